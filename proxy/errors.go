@@ -1,0 +1,85 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Error codes Switchyard itself sends. Server-side codes come from the MySQL
+// server error reference; codes in the 2000 range are client-library codes
+// that every MySQL client already knows how to present.
+const (
+	codeConnRefused = 2003 // CR_CONN_HOST_ERROR: a backend cannot be reached
+	codeLostBackend = 2013 // CR_SERVER_LOST: a backend went away during a command
+)
+
+// sqlError is an error that reaches the client as a MySQL ERR packet.
+type sqlError struct {
+	code    uint16
+	state   string
+	message string
+}
+
+func (e *sqlError) Error() string {
+	return fmt.Sprintf("ERROR %d (%s): %s", e.code, e.state, e.message)
+}
+
+// newSQLError builds an error with the SQLSTATE MySQL assigns to code (HY000 if none).
+func newSQLError(code uint16, format string, args ...any) *sqlError {
+	state := mysql.MySQLState[code]
+	if state == "" {
+		state = "HY000"
+	}
+	if code == codeLostBackend || code == codeConnRefused {
+		state = "08S01"
+	}
+	return &sqlError{code: code, state: state, message: fmt.Sprintf(format, args...)}
+}
+
+// asSQLError turns any error into one fit for the client: an sqlError passes
+// through, anything else becomes ER_UNKNOWN_ERROR with the error's text.
+func asSQLError(err error) *sqlError {
+	var se *sqlError
+	if errors.As(err, &se) {
+		return se
+	}
+	return newSQLError(mysql.ER_UNKNOWN_ERROR, "switchyard: %v", err)
+}
+
+// appendErr appends an ERR packet payload (protocol 4.1 format).
+// https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_err_packet.html
+func appendErr(b []byte, e *sqlError) []byte {
+	b = append(b, 0xff, byte(e.code), byte(e.code>>8), '#')
+	state := e.state
+	if len(state) != 5 {
+		state = "HY000"
+	}
+	b = append(b, state...)
+	return append(b, e.message...)
+}
+
+// appendOK appends an OK packet payload.
+// https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_ok_packet.html
+func appendOK(b []byte, affected, insertID uint64, status, warnings uint16) []byte {
+	b = append(b, 0x00)
+	b = mysql.AppendLengthEncodedInteger(b, affected)
+	b = mysql.AppendLengthEncodedInteger(b, insertID)
+	return append(b, byte(status), byte(status>>8), byte(warnings), byte(warnings>>8))
+}
+
+// parseErr decodes an ERR packet payload (protocol 4.1 format).
+func parseErr(p []byte) *sqlError {
+	if len(p) < 3 || p[0] != 0xff {
+		return newSQLError(mysql.ER_MALFORMED_PACKET, "malformed error packet")
+	}
+	e := &sqlError{code: uint16(p[1]) | uint16(p[2])<<8, state: "HY000"}
+	rest := p[3:]
+	if len(rest) >= 6 && rest[0] == '#' {
+		e.state = string(rest[1:6])
+		rest = rest[6:]
+	}
+	e.message = string(rest)
+	return e
+}

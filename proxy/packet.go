@@ -1,0 +1,192 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+)
+
+// The MySQL packet framing: a 3-byte little-endian payload length, a 1-byte
+// sequence id, then the payload. Payloads of maxFrame bytes or more are split
+// into frames of exactly maxFrame bytes followed by a shorter one (possibly
+// empty). See https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_packets.html
+const maxFrame = 1<<24 - 1
+
+var (
+	// errPacketTooLarge is returned when a logical packet exceeds the limit.
+	errPacketTooLarge = errors.New("packet larger than max_allowed_packet")
+	// errSequence is returned when a packet arrives with an unexpected sequence id.
+	errSequence = errors.New("packet out of order")
+)
+
+// pconn frames MySQL packets on one connection. Reads go through a bufio.Reader
+// so that relaying can peek at packet headers without copying; writes go
+// through a bufio.Writer so that the many small packets of a result set leave
+// in few syscalls (callers Flush at the end of a response).
+//
+// A pconn is used by one goroutine at a time.
+type pconn struct {
+	nc  net.Conn
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	seq uint8 // sequence id expected next / to use next
+
+	buf []byte // reusable buffer for whole logical packets
+}
+
+const (
+	clientBufSize  = 4 << 10  // client buffers stay small: many idle clients
+	backendBufSize = 32 << 10 // backend buffers are few and busy
+	keepBufSize    = 64 << 10 // larger packet buffers are dropped after use
+)
+
+func newPconn(nc net.Conn, size int) *pconn {
+	return &pconn{nc: nc, br: bufio.NewReaderSize(nc, size), bw: bufio.NewWriterSize(nc, size)}
+}
+
+// reset replaces the underlying connection (after a TLS upgrade) keeping buffers.
+func (c *pconn) reset(nc net.Conn) {
+	c.nc = nc
+	c.br.Reset(nc)
+	c.bw.Reset(nc)
+}
+
+// readPacket reads one logical packet, joining split frames, and checks its
+// sequence id. The returned slice is valid until the next read; max bounds the
+// payload size (0: no limit).
+func (c *pconn) readPacket(max int) ([]byte, error) {
+	c.buf = c.buf[:0]
+	for {
+		var hdr [4]byte
+		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+			return nil, err
+		}
+		n := int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16)
+		if hdr[3] != c.seq {
+			return nil, fmt.Errorf("%w: got sequence id %d, want %d", errSequence, hdr[3], c.seq)
+		}
+		c.seq++
+		if max > 0 && len(c.buf)+n > max {
+			return nil, errPacketTooLarge
+		}
+		start := len(c.buf)
+		c.buf = grow(c.buf, n)
+		if _, err := io.ReadFull(c.br, c.buf[start:start+n]); err != nil {
+			return nil, err
+		}
+		if n < maxFrame {
+			return c.buf, nil
+		}
+	}
+}
+
+// release drops an oversized packet buffer so idle connections stay small.
+func (c *pconn) release() {
+	if cap(c.buf) > keepBufSize {
+		c.buf = nil
+	}
+}
+
+func grow(b []byte, n int) []byte {
+	need := len(b) + n
+	if need <= cap(b) {
+		return b[:need]
+	}
+	nb := make([]byte, need, max(need, 2*cap(b), 256))
+	copy(nb, b)
+	return nb
+}
+
+// writePacket writes payload as one logical packet (split as needed) with the
+// next sequence ids. It buffers; call flush.
+func (c *pconn) writePacket(payload []byte) error {
+	for {
+		n := min(len(payload), maxFrame)
+		hdr := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), c.seq}
+		c.seq++
+		if _, err := c.bw.Write(hdr[:]); err != nil {
+			return err
+		}
+		if _, err := c.bw.Write(payload[:n]); err != nil {
+			return err
+		}
+		payload = payload[n:]
+		if n < maxFrame {
+			return nil
+		}
+	}
+}
+
+func (c *pconn) flush() error { return c.bw.Flush() }
+
+// frame is the header of one physical frame being relayed.
+type frame struct {
+	n   int   // payload length
+	seq uint8 // sequence id
+}
+
+// readFrameHeader reads the next frame header without consuming the payload.
+func (c *pconn) readFrameHeader() (frame, error) {
+	hdr, err := c.br.Peek(4)
+	if err != nil {
+		return frame{}, err
+	}
+	f := frame{n: int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16), seq: hdr[3]}
+	_, _ = c.br.Discard(4)
+	return f, nil
+}
+
+// peekPayload returns up to n bytes of the current frame's payload without
+// consuming them (fewer when the read buffer is smaller).
+func (c *pconn) peekPayload(n int) ([]byte, error) {
+	n = min(n, c.br.Size())
+	b, err := c.br.Peek(n)
+	if err != nil && len(b) < n {
+		return nil, err
+	}
+	return b, nil
+}
+
+// copyFrame copies one frame (header already read) to dst without allocating.
+func (c *pconn) copyFrame(dst *pconn, f frame) error {
+	hdr := [4]byte{byte(f.n), byte(f.n >> 8), byte(f.n >> 16), f.seq}
+	if _, err := dst.bw.Write(hdr[:]); err != nil {
+		return errDstWrite{err}
+	}
+	dst.seq = f.seq + 1
+	return c.copyPayload(dst, f.n)
+}
+
+// copyPayload moves n payload bytes from c to dst through the read buffer.
+func (c *pconn) copyPayload(dst *pconn, n int) error {
+	for n > 0 {
+		b, err := c.br.Peek(min(n, c.br.Size()))
+		if len(b) == 0 {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if _, err := dst.bw.Write(b); err != nil {
+			return errDstWrite{err}
+		}
+		_, _ = c.br.Discard(len(b))
+		n -= len(b)
+	}
+	return nil
+}
+
+// skipPayload discards n payload bytes.
+func (c *pconn) skipPayload(n int) error {
+	_, err := c.br.Discard(n)
+	return err
+}
+
+// errDstWrite marks a failure on the writing side of a relay, so that the
+// caller can tell which peer failed (a vanished client versus a failed backend).
+type errDstWrite struct{ err error }
+
+func (e errDstWrite) Error() string { return e.err.Error() }
+func (e errDstWrite) Unwrap() error { return e.err }

@@ -1,0 +1,249 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Backend is one MySQL/MariaDB server behind Switchyard.
+type Backend struct {
+	Name   string // label for logs and metrics
+	Addr   string // host:port
+	Role   string // "primary", "replica" or "" (decided by the topology)
+	Weight int
+
+	mu    sync.Mutex
+	pools map[string]*userPool // by user name
+}
+
+// poolKey selects interchangeable connections: same user, same
+// protocol-shaping capabilities and same connection character set.
+type poolKey struct {
+	user      string
+	caps      uint32
+	collation uint8
+}
+
+// PoolOptions bound the connections to one backend for one user.
+type PoolOptions struct {
+	MaxOpen     int           // in use plus idle; 0 means 100
+	MaxIdle     int           // 0 means 16
+	IdleTimeout time.Duration // idle connections older than this are closed; 0 means 5m
+	WaitTimeout time.Duration // how long Acquire waits for a free slot; 0 means 5s
+	Connect     time.Duration // dial plus login; 0 means 5s
+}
+
+func (o PoolOptions) withDefaults() PoolOptions {
+	if o.MaxOpen <= 0 {
+		o.MaxOpen = 100
+	}
+	if o.MaxIdle <= 0 {
+		o.MaxIdle = 16
+	}
+	o.MaxIdle = min(o.MaxIdle, o.MaxOpen)
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = 5 * time.Second
+	}
+	if o.Connect <= 0 {
+		o.Connect = 5 * time.Second
+	}
+	return o
+}
+
+// userPool holds one user's connections to one backend. slots bounds the
+// connections open (idle or in use).
+type userPool struct {
+	backend *Backend
+	opts    PoolOptions
+	slots   chan struct{}
+
+	mu   sync.Mutex
+	idle []*backendConn // most recently used last
+}
+
+func (b *Backend) pool(user string, opts PoolOptions) *userPool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pools == nil {
+		b.pools = make(map[string]*userPool)
+	}
+	p := b.pools[user]
+	if p == nil {
+		p = &userPool{backend: b, opts: opts, slots: make(chan struct{}, opts.MaxOpen)}
+		b.pools[user] = p
+	}
+	return p
+}
+
+// errPoolTimeout is wrapped when no connection slot frees up in time.
+var errPoolTimeout = errors.New("backend connection pool exhausted")
+
+// acquire returns a connection for key, idle or new. The caller owns it until
+// it hands it back with put.
+func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, db string) (*backendConn, error) {
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		if bc := p.evictOther(key); bc != nil {
+			bc.Close()
+			break
+		}
+		t := time.NewTimer(p.opts.WaitTimeout)
+		defer t.Stop()
+		select {
+		case p.slots <- struct{}{}:
+		case <-t.C:
+			return nil, newSQLError(mysql.ER_CON_COUNT_ERROR,
+				"switchyard: %v: no connection to %s for user %s freed up within %s (pool.max_open=%d)",
+				errPoolTimeout, p.backend.Addr, key.user, p.opts.WaitTimeout, p.opts.MaxOpen)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if bc := p.takeIdle(key, db); bc != nil {
+		return bc, nil
+	}
+	bc, err := dialBackend(ctx, p.backend, key, cred, db, p.opts.Connect)
+	if err != nil {
+		<-p.slots
+		return nil, err
+	}
+	return bc, nil
+}
+
+// takeIdle pops the most recent idle connection for key that is still alive,
+// preferring one already in database db. A server cannot leave a database
+// once chosen, so a session without one only gets connections without one.
+func (p *userPool) takeIdle(key poolKey, db string) *backendConn {
+	for {
+		p.mu.Lock()
+		var bc *backendConn
+		pick := -1
+		for i := len(p.idle) - 1; i >= 0; i-- {
+			c := p.idle[i]
+			if c.key != key || (db == "" && c.db != "") {
+				continue
+			}
+			if pick < 0 || c.db == db {
+				pick = i
+			}
+			if c.db == db {
+				break
+			}
+		}
+		if pick >= 0 {
+			bc = p.idle[pick]
+			p.idle = append(p.idle[:pick], p.idle[pick+1:]...)
+		}
+		p.mu.Unlock()
+		if bc == nil {
+			return nil
+		}
+		if bc.alive() {
+			return bc
+		}
+		bc.Close()
+	}
+}
+
+// evictOther closes an idle connection of another key to make room; its slot
+// passes to the caller.
+func (p *userPool) evictOther(key poolKey) *backendConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, bc := range p.idle {
+		if bc.key != key {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			return bc
+		}
+	}
+	return nil
+}
+
+// put returns a connection. Broken connections, and any beyond MaxIdle, are
+// closed; the caller has already reset the session state of the others.
+func (p *userPool) put(bc *backendConn) {
+	if !bc.broken {
+		bc.idleAt = time.Now()
+		bc.release()
+		p.mu.Lock()
+		if len(p.idle) < p.opts.MaxIdle {
+			p.idle = append(p.idle, bc)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
+	bc.Close()
+	<-p.slots
+}
+
+// discard closes a connection taken with acquire without pooling it.
+func (p *userPool) discard(bc *backendConn) {
+	bc.broken = true
+	p.put(bc)
+}
+
+// reap closes idle connections older than the idle timeout, and all of them
+// when all is set.
+func (p *userPool) reap(now time.Time, all bool) {
+	p.mu.Lock()
+	var old []*backendConn
+	keep := p.idle[:0]
+	for _, bc := range p.idle {
+		if all || now.Sub(bc.idleAt) > p.opts.IdleTimeout {
+			old = append(old, bc)
+		} else {
+			keep = append(keep, bc)
+		}
+	}
+	clear(p.idle[len(keep):])
+	p.idle = keep
+	p.mu.Unlock()
+	for _, bc := range old {
+		bc.Close()
+		<-p.slots
+	}
+}
+
+// reapIdle runs reap over every pool of the backend.
+func (b *Backend) reapIdle(now time.Time, all bool) {
+	b.mu.Lock()
+	pools := make([]*userPool, 0, len(b.pools))
+	for _, p := range b.pools {
+		pools = append(pools, p)
+	}
+	b.mu.Unlock()
+	for _, p := range pools {
+		p.reap(now, all)
+	}
+}
+
+// alive reports whether an idle connection still looks usable: the server
+// has neither closed it nor sent anything unsolicited. It costs one
+// non-blocking read, no round trip.
+func (bc *backendConn) alive() bool {
+	if bc.br.Buffered() > 0 {
+		return false
+	}
+	_ = bc.nc.SetReadDeadline(time.Now())
+	_, err := bc.br.Peek(1)
+	_ = bc.nc.SetReadDeadline(time.Time{})
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Close closes the network connection.
+func (bc *backendConn) Close() error { return bc.nc.Close() }
+
+func (bc *backendConn) String() string {
+	return fmt.Sprintf("%s thread %d", bc.backend.Addr, bc.threadID)
+}
