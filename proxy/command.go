@@ -67,8 +67,14 @@ func (s *session) command() error {
 	return s.dispatch(p)
 }
 
+// testHookDispatch, when set by tests, sees every command before dispatch.
+var testHookDispatch func(p []byte)
+
 // dispatch serves the command in p.
 func (s *session) dispatch(p []byte) error {
+	if testHookDispatch != nil {
+		testHookDispatch(p)
+	}
 	switch p[0] {
 	case mysql.COM_QUIT:
 		return errQuit

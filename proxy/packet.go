@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 )
 
 // The MySQL packet framing: a 3-byte little-endian payload length, a 1-byte
@@ -65,10 +66,13 @@ func (c *pconn) readPacket(max int) ([]byte, error) {
 		}
 		n := int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16)
 		if hdr[3] != c.seq {
-			return nil, fmt.Errorf("%w: got sequence id %d, want %d", errSequence, hdr[3], c.seq)
+			want := c.seq
+			c.seq = hdr[3] + 1
+			return nil, fmt.Errorf("%w: got sequence id %d, want %d", errSequence, hdr[3], want)
 		}
 		c.seq++
 		if max > 0 && len(c.buf)+n > max {
+			c.discardPacket(n)
 			return nil, errPacketTooLarge
 		}
 		start := len(c.buf)
@@ -79,6 +83,25 @@ func (c *pconn) readPacket(max int) ([]byte, error) {
 		if n < maxFrame {
 			return c.buf, nil
 		}
+	}
+}
+
+// discardPacket skips the rest of an oversized packet (n bytes of the
+// current frame, then any continuation frames), so that the peer finishes
+// sending and can read the error that follows. It gives up after a few
+// seconds: the connection is closed afterwards anyway.
+func (c *pconn) discardPacket(n int) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := c.br.Discard(n); err != nil || n < maxFrame {
+			return
+		}
+		var hdr [4]byte
+		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+			return
+		}
+		n = int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16)
+		c.seq = hdr[3] + 1
 	}
 }
 

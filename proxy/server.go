@@ -71,6 +71,7 @@ type Server struct {
 	rsaPublicPEM []byte
 	users        atomic.Pointer[map[string]User]
 	nextID       atomic.Uint32
+	panics       atomic.Int64 // sessions ended by a recovered panic
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

@@ -66,6 +66,7 @@ func newSession(srv *Server, id uint32, nc net.Conn) *session {
 func (s *session) serve() {
 	defer func() {
 		if r := recover(); r != nil {
+			s.srv.panics.Add(1)
 			s.log.Error("session panic", "panic", r, "stack", string(debug.Stack()))
 			s.sendError(newSQLError(mysql.ER_UNKNOWN_ERROR, "switchyard: internal error in session %d; the connection is closed", s.id))
 		}
@@ -127,6 +128,7 @@ func (s *session) handshake() error {
 	p, err := s.client.readPacket(4096)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 			s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: no handshake response within %s", s.srv.opts.HandshakeTimeout))
 			return fmt.Errorf("handshake timeout: %w", err)
 		}

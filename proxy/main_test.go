@@ -1,0 +1,150 @@
+package proxy
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	_ "github.com/go-sql-driver/mysql"
+	"github.com/switchyard-db/switchyard/test/sandbox"
+)
+
+// Test users: app has a cleartext password in Switchyard's configuration,
+// hashed is known to Switchyard only by its mysql_native_password hash.
+const (
+	appUser, appPass     = "app", "app-secret"
+	hashUser, hashPass   = "hashed", "hash-secret"
+	otherUser, otherPass = "other", "other-secret"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(sandbox.Main(m, sandbox.Options{
+		Replicas: 1,
+		Users: []sandbox.User{
+			{Name: appUser, Password: appPass},
+			{Name: hashUser, Password: hashPass},
+			{Name: otherUser, Password: otherPass},
+		},
+	}))
+}
+
+// testProxy is a Server serving on a loopback port for one test.
+type testProxy struct {
+	*Server
+	addr string
+	sb   *sandbox.Sandbox
+}
+
+// startProxy starts a proxy in front of the shared sandbox; mod may adjust
+// the options first. It is shut down when the test ends.
+func startProxy(t *testing.T, mod func(*Options)) *testProxy {
+	t.Helper()
+	sb := sandbox.Require(t)
+	hashed, err := NewUserFromHash(hashUser, mysql.EncodePasswordHex(mysql.NativePasswordHash([]byte(hashPass))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{
+		Users:  []User{NewUser(appUser, appPass), hashed, NewUser(otherUser, otherPass)},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if testing.Verbose() {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	for _, srv := range sb.Servers() {
+		opts.Backends = append(opts.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: srv.Role, Weight: 1})
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background(), ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		<-done
+	})
+	return &testProxy{Server: s, addr: ln.Addr().String(), sb: sb}
+}
+
+// db opens a go-sql-driver pool through the proxy.
+func (p *testProxy) db(t *testing.T, user, pass, params string) *sql.DB {
+	t.Helper()
+	dsn := fmt.Sprintf("%s:%s@tcp(%s)/?%s", user, pass, p.addr, params)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// primaryDB opens a go-sql-driver pool straight to the primary.
+func (p *testProxy) primaryDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("mysql", p.sb.Primary.DSN(appUser, appPass, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// testTLS returns a server config with a fresh self-signed certificate.
+func testTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "switchyard-test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// queryInt runs a one-value query.
+func queryInt(t *testing.T, q interface {
+	QueryRow(string, ...any) *sql.Row
+}, query string, args ...any) int64 {
+	t.Helper()
+	var v int64
+	if err := q.QueryRow(query, args...).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return v
+}
