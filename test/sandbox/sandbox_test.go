@@ -1,0 +1,260 @@
+package sandbox_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/switchyard-db/switchyard/test/sandbox"
+)
+
+func TestMain(m *testing.M) { os.Exit(sandbox.Main(m, sandbox.Options{})) }
+
+// open returns a pool for user on srv, closed when the test ends.
+func open(t *testing.T, srv *sandbox.Server, user, password, db string) *sql.DB {
+	t.Helper()
+	conn, err := sql.Open("mysql", srv.DSN(user, password, db))
+	if err != nil {
+		t.Fatalf("open %s as %s: %v", srv.Name, user, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// errNumber returns the MySQL error number of err, or 0.
+func errNumber(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
+
+func TestTopology(t *testing.T) {
+	sb := sandbox.Require(t)
+	t.Logf("%s %s started in %s", sb.Flavor, sb.Version, sb.StartupTime)
+	if sb.Flavor != sandbox.FlavorMariaDB || sb.Version == "" {
+		t.Errorf("Flavor, Version = %q, %q, want mariadb and a version", sb.Flavor, sb.Version)
+	}
+	servers := sb.Servers()
+	if len(servers) != 3 || servers[0] != sb.Primary {
+		t.Fatalf("Servers() = %d servers starting with %v, want primary + 2 replicas", len(servers), servers[0].Name)
+	}
+	ports := map[int]bool{}
+	for i, srv := range servers {
+		wantRole, wantName := sandbox.RoleReplica, fmt.Sprintf("replica%d", i)
+		if i == 0 {
+			wantRole, wantName = sandbox.RolePrimary, "primary"
+		}
+		if srv.Role != wantRole || srv.Name != wantName || srv.ServerID != i+1 {
+			t.Errorf("server %d = %s/%s/id %d, want %s/%s/id %d", i, srv.Name, srv.Role, srv.ServerID, wantName, wantRole, i+1)
+		}
+		if ports[srv.Port] {
+			t.Errorf("%s: port %d used twice", srv.Name, srv.Port)
+		}
+		ports[srv.Port] = true
+		if srv.Addr() != fmt.Sprintf("127.0.0.1:%d", srv.Port) {
+			t.Errorf("%s: Addr() = %q", srv.Name, srv.Addr())
+		}
+		if !strings.HasPrefix(srv.DataDir, sb.Dir) || !strings.HasPrefix(srv.Socket, srv.DataDir) {
+			t.Errorf("%s: DataDir %q, Socket %q not under %q", srv.Name, srv.DataDir, srv.Socket, sb.Dir)
+		}
+	}
+}
+
+// TestServerSettings checks the variables the issue asks for on every server.
+func TestServerSettings(t *testing.T) {
+	sb := sandbox.Require(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	for _, srv := range sb.Servers() {
+		db, err := sb.RootDB(srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readOnly := "0"
+		if srv.Role == sandbox.RoleReplica {
+			readOnly = "1"
+		}
+		want := map[string]string{
+			"server_id":                      fmt.Sprint(srv.ServerID),
+			"read_only":                      readOnly,
+			"gtid_strict_mode":               "1",
+			"log_bin":                        "1",
+			"log_slave_updates":              "1",
+			"binlog_format":                  "ROW",
+			"max_allowed_packet":             fmt.Sprint(64 << 20),
+			"innodb_buffer_pool_size":        fmt.Sprint(64 << 20),
+			"innodb_flush_log_at_trx_commit": "2",
+			"sync_binlog":                    "0",
+			"skip_name_resolve":              "1",
+			"bind_address":                   "127.0.0.1",
+			"local_infile":                   "1",
+		}
+		for name, wantVal := range want {
+			var got string
+			if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL."+name).Scan(&got); err != nil {
+				t.Fatalf("%s: @@%s: %v", srv.Name, name, err)
+			}
+			if got != wantVal {
+				t.Errorf("%s: @@%s = %q, want %q", srv.Name, name, got, wantVal)
+			}
+		}
+	}
+}
+
+func TestWriteOnPrimaryReachesEveryReplica(t *testing.T) {
+	sb := sandbox.Require(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	app := sb.Opts.Users[0]
+	primary := open(t, sb.Primary, app.Name, app.Password, "")
+	for _, stmt := range []string{
+		"CREATE DATABASE IF NOT EXISTS topo",
+		"CREATE TABLE IF NOT EXISTS topo.t (id INT PRIMARY KEY, v VARCHAR(20))",
+		"REPLACE INTO topo.t VALUES (1, 'from-primary')",
+	} {
+		if _, err := primary.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("primary: %s: %v", stmt, err)
+		}
+	}
+	if err := sb.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range sb.Replicas {
+		db := open(t, r, app.Name, app.Password, "topo")
+		var v string
+		var serverID, readOnly int
+		err := db.QueryRowContext(ctx, "SELECT v, @@server_id, @@read_only FROM t WHERE id = 1").Scan(&v, &serverID, &readOnly)
+		if err != nil {
+			t.Fatalf("%s: %v", r.Name, err)
+		}
+		if v != "from-primary" || serverID != r.ServerID || readOnly != 1 {
+			t.Errorf("%s: row %q, server_id %d, read_only %d; want from-primary, %d, 1", r.Name, v, serverID, readOnly, r.ServerID)
+		}
+	}
+}
+
+func TestReplicasRefuseApplicationWrites(t *testing.T) {
+	sb := sandbox.Require(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	app := sb.Opts.Users[0]
+	primary := open(t, sb.Primary, app.Name, app.Password, "")
+	if _, err := primary.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS ro"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := primary.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS ro.t (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const errReadOnly = 1290 // ER_OPTION_PREVENTS_STATEMENT
+	for _, r := range sb.Replicas {
+		db := open(t, r, app.Name, app.Password, "")
+		for _, stmt := range []string{"INSERT INTO ro.t VALUES (1)", "CREATE DATABASE ro_" + r.Name} {
+			_, err := db.ExecContext(ctx, stmt)
+			if errNumber(err) != errReadOnly {
+				t.Errorf("%s as %s: %s: err = %v, want error %d", r.Name, app.Name, stmt, err, errReadOnly)
+			}
+		}
+	}
+}
+
+func TestUsersExistOnEveryServer(t *testing.T) {
+	sb := sandbox.Require(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	o := sb.Opts
+	for _, srv := range sb.Servers() {
+		for _, u := range []sandbox.User{{Name: "root", Password: o.RootPassword}, o.Monitor, o.Users[0]} {
+			var who string
+			if err := open(t, srv, u.Name, u.Password, "").QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&who); err != nil {
+				t.Errorf("%s: log in as %s: %v", srv.Name, u.Name, err)
+				continue
+			}
+			if !strings.HasPrefix(who, u.Name+"@") {
+				t.Errorf("%s: logged in as %s, CURRENT_USER() = %q", srv.Name, u.Name, who)
+			}
+		}
+		const errAccessDenied = 1045
+		err := open(t, srv, o.Users[0].Name, "wrong", "").PingContext(ctx)
+		if errNumber(err) != errAccessDenied {
+			t.Errorf("%s: wrong password: err = %v, want error %d", srv.Name, err, errAccessDenied)
+		}
+
+		// root@localhost over the socket has the password too.
+		sock, err := sql.Open("mysql", "root:"+o.RootPassword+"@unix("+srv.Socket+")/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sock.PingContext(ctx); err != nil {
+			t.Errorf("%s: root over socket: %v", srv.Name, err)
+		}
+		sock.Close()
+	}
+}
+
+func TestMonitorUser(t *testing.T) {
+	sb := sandbox.Require(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	m := sb.Opts.Monitor
+	for _, r := range sb.Replicas {
+		db := open(t, r, m.Name, m.Password, "")
+		rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
+		if err != nil {
+			t.Fatalf("%s: SHOW SLAVE STATUS as monitor: %v", r.Name, err)
+		}
+		cols, _ := rows.Columns()
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if !rows.Next() {
+			t.Fatalf("%s: SHOW SLAVE STATUS returned no row", r.Name)
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		st := map[string]string{}
+		for i, c := range cols {
+			st[c] = vals[i].String
+		}
+		want := map[string]string{
+			"Slave_IO_Running": "Yes", "Slave_SQL_Running": "Yes", "Using_Gtid": "Slave_Pos",
+			"Master_Port": fmt.Sprint(sb.Primary.Port), "Master_User": sandbox.ReplicationUser,
+		}
+		for k, v := range want {
+			if st[k] != v {
+				t.Errorf("%s: %s = %q, want %q", r.Name, k, st[k], v)
+			}
+		}
+		if _, err := db.ExecContext(ctx, "CREATE DATABASE monitor_must_not"); err == nil {
+			t.Errorf("%s: monitor could create a database", r.Name)
+		}
+	}
+}
+
+func TestDSN(t *testing.T) {
+	srv := &sandbox.Server{Port: 3307}
+	dsn := srv.DSN("us@er", "p:a/ss@w'rd", "shop")
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("ParseDSN(%q): %v", dsn, err)
+	}
+	if cfg.User != "us@er" || cfg.Passwd != "p:a/ss@w'rd" || cfg.Addr != "127.0.0.1:3307" || cfg.Net != "tcp" || cfg.DBName != "shop" {
+		t.Errorf("ParseDSN(%q) = user %q pass %q addr %q net %q db %q", dsn, cfg.User, cfg.Passwd, cfg.Addr, cfg.Net, cfg.DBName)
+	}
+}
