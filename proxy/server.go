@@ -33,8 +33,8 @@ const (
 
 // Options configure a Server. The zero value of each field is documented.
 type Options struct {
-	// ServerVersion is sent to clients in the greeting; "" means
-	// "10.11.0-switchyard".
+	// ServerVersion is sent to clients in the greeting; "" means the
+	// primary's own version string, read from its greeting.
 	ServerVersion string
 	// AuthPlugin is the plugin named in the greeting: mysql_native_password
 	// (the default) or caching_sha2_password. Clients may answer with either.
@@ -72,6 +72,7 @@ type Server struct {
 	users        atomic.Pointer[map[string]User]
 	nextID       atomic.Uint32
 	panics       atomic.Int64 // sessions ended by a recovered panic
+	version      atomic.Pointer[string]
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -85,9 +86,6 @@ type Server struct {
 
 // New validates opts and returns a Server ready to Serve.
 func New(opts Options) (*Server, error) {
-	if opts.ServerVersion == "" {
-		opts.ServerVersion = "10.11.0-switchyard"
-	}
 	switch opts.AuthPlugin {
 	case "":
 		opts.AuthPlugin = authNative
@@ -161,6 +159,38 @@ func (s *Server) primary() *Backend {
 		}
 	}
 	return s.opts.Backends[0]
+}
+
+// fallbackVersion is announced when the primary's version is unknown.
+const fallbackVersion = "8.0.35-switchyard"
+
+// serverVersion returns the version string for greetings: the configured
+// one, or the primary's, learned from its greeting on first use.
+func (s *Server) serverVersion() string {
+	if s.opts.ServerVersion != "" {
+		return s.opts.ServerVersion
+	}
+	if v := s.version.Load(); v != nil {
+		return *v
+	}
+	b := s.primary()
+	nc, err := net.DialTimeout("tcp", b.Addr, s.opts.Pool.Connect)
+	if err != nil {
+		return fallbackVersion
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(s.opts.Pool.Connect))
+	c := newPconn(nc, 1024)
+	p, err := c.readPacket(1 << 16)
+	if err != nil {
+		return fallbackVersion
+	}
+	g, err := parseGreeting(p)
+	if err != nil {
+		return fallbackVersion
+	}
+	s.version.Store(&g.version)
+	return g.version
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.

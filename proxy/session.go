@@ -122,7 +122,7 @@ func (s *session) handshake() error {
 	scramble := newScramble()
 	s.scramble = scramble
 	s.client.seq = 0
-	if err := s.writeClient(appendGreeting(s.out[:0], s.srv.opts.ServerVersion, s.id, scramble, caps, s.srv.opts.AuthPlugin)); err != nil {
+	if err := s.writeClient(appendGreeting(s.out[:0], s.srv.serverVersion(), s.id, scramble, caps, s.srv.opts.AuthPlugin)); err != nil {
 		return err
 	}
 	p, err := s.client.readPacket(4096)

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/switchyard-db/switchyard/config"
+	"github.com/switchyard-db/switchyard/test/sandbox"
+)
+
+// runDemo starts a replication sandbox with Switchyard in front of it, prints
+// how to connect, and tears everything down when ctx ends (Ctrl-C).
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("switchyard demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:6033", "SQL listen address")
+	admin := fs.String("admin", "127.0.0.1:6034", "admin listen address")
+	replicas := fs.Int("replicas", 2, "number of replicas")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fmt.Fprintf(stdout, "starting a MariaDB primary and %d replicas...\n", *replicas)
+	start := time.Now()
+	sb, err := sandbox.Start(ctx, sandbox.Options{Replicas: *replicas})
+	if err != nil {
+		fmt.Fprintf(stderr, "switchyard demo: %v\n", err)
+		return 1
+	}
+	defer sb.Close()
+	fmt.Fprintf(stdout, "sandbox ready in %s\n", time.Since(start).Round(time.Millisecond))
+
+	cfg := config.Default()
+	cfg.Listen = *listen
+	cfg.Admin.Listen = *admin
+	u := sb.Opts.Users[0]
+	cfg.Users = []config.User{{Name: u.Name, Password: u.Password}}
+	cfg.Monitor.User, cfg.Monitor.Password = sb.Opts.Monitor.Name, sb.Opts.Monitor.Password
+	for _, srv := range sb.Servers() {
+		cfg.Backends = append(cfg.Backends, config.Backend{Name: srv.Name, Address: srv.Addr(), Role: config.Role(srv.Role), Weight: 1})
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "switchyard demo: %v\n", err)
+		return 1
+	}
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	log := newLogger(cfg.Log, stderr)
+	go func() { done <- serve(ctx, cfg, log, ready) }()
+	select {
+	case addr := <-ready:
+		host, port, _ := net.SplitHostPort(addr.String())
+		fmt.Fprintf(stdout, "\nSwitchyard is listening on %s. Connect with:\n\n", addr)
+		fmt.Fprintf(stdout, "  mariadb -h%s -P%s -u%s -p%s\n\n", host, port, u.Name, u.Password)
+		fmt.Fprintln(stdout, "Backends:")
+		for _, srv := range sb.Servers() {
+			fmt.Fprintf(stdout, "  %-8s %-8s %s  (server_id %d)  mariadb -h127.0.0.1 -P%d -u%s -p%s\n",
+				srv.Name, srv.Role, srv.Addr(), srv.ServerID, srv.Port, u.Name, u.Password)
+		}
+		fmt.Fprintln(stdout, "\nPress Ctrl-C to stop and remove everything.")
+	case err := <-done:
+		fmt.Fprintf(stderr, "switchyard demo: %v\n", err)
+		return 1
+	}
+	if err := <-done; err != nil {
+		fmt.Fprintf(stderr, "switchyard demo: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "stopped; sandbox removed")
+	return 0
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/switchyard-db/switchyard/config"
+	"github.com/switchyard-db/switchyard/proxy"
+)
+
+// serve runs the proxy described by cfg until ctx ends, then drains. ready,
+// when not nil, receives the SQL listener's address once it accepts.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- net.Addr) error {
+	opts, err := proxyOptions(cfg, log)
+	if err != nil {
+		return err
+	}
+	srv, err := proxy.New(opts)
+	if err != nil {
+		return fmt.Errorf("start proxy: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	log.Info("switchyard listening", "addr", ln.Addr().String(), "backends", len(cfg.Backends))
+	if ready != nil {
+		ready <- ln.Addr()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(context.Background(), ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	drain := cfg.Timeouts.Drain.Duration()
+	log.Info("switchyard draining", "timeout", drain)
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	<-errc
+	log.Info("switchyard stopped")
+	return nil
+}
+
+// proxyOptions translates the configuration into proxy options.
+func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
+	opts := proxy.Options{
+		ServerVersion:    cfg.ServerVersion,
+		HandshakeTimeout: cfg.Timeouts.Handshake.Duration(),
+		IdleTimeout:      cfg.Timeouts.Idle.Duration(),
+		MaxConnections:   cfg.Limits.MaxConnections,
+		MaxPacketSize:    int(cfg.Limits.MaxPacketSize),
+		Logger:           log,
+		Pool: proxy.PoolOptions{
+			MaxOpen:     cfg.Pool.MaxOpen,
+			MaxIdle:     cfg.Pool.MaxIdle,
+			IdleTimeout: cfg.Pool.IdleTimeout.Duration(),
+			WaitTimeout: cfg.Pool.WaitTimeout.Duration(),
+			Connect:     cfg.Timeouts.Connect.Duration(),
+		},
+	}
+	switch cfg.TLS.Mode {
+	case config.TLSOptional, config.TLSRequired:
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return opts, fmt.Errorf("load tls certificate: %w", err)
+		}
+		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		opts.TLSMode = proxy.TLSOptional
+		if cfg.TLS.Mode == config.TLSRequired {
+			opts.TLSMode = proxy.TLSRequired
+		}
+	}
+	if cfg.RSAKey != "" {
+		k, err := loadRSAKey(cfg.RSAKey)
+		if err != nil {
+			return opts, err
+		}
+		opts.RSAKey = k
+	}
+	for _, u := range cfg.Users {
+		pu := proxy.NewUser(u.Name, u.Password)
+		if u.Password == "" {
+			var err error
+			if pu, err = proxy.NewUserFromHash(u.Name, u.PasswordHash); err != nil {
+				return opts, err
+			}
+		}
+		pu.MaxConnections = u.MaxConnections
+		opts.Users = append(opts.Users, pu)
+	}
+	for _, b := range cfg.Backends {
+		opts.Backends = append(opts.Backends, &proxy.Backend{Name: b.Label(), Addr: b.Address, Role: string(b.Role), Weight: b.Weight})
+	}
+	return opts, nil
+}
+
+// loadRSAKey reads a PEM RSA private key (PKCS#1 or PKCS#8).
+func loadRSAKey(path string) (*rsa.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read rsa key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("rsa key %s: no PEM block", path)
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("rsa key %s: %w", path, err)
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("rsa key %s: not an RSA key", path)
+	}
+	return rk, nil
+}
+
+var _ = time.Second
