@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/router"
 )
 
 // User is an account clients log in as. Switchyard logs into backends as the
@@ -28,6 +29,9 @@ type User struct {
 	HasPassword bool
 	// MaxConnections limits this user's client connections (0: no limit).
 	MaxConnections int
+	// Consistency overrides the routing consistency for this user (nil:
+	// the default).
+	Consistency *router.Consistency
 }
 
 // NewUser returns a user with a cleartext password.

@@ -26,7 +26,12 @@ type backendConn struct {
 	status   uint16 // server status flags from the last OK/EOF
 	db       string // current database as far as Switchyard knows
 	broken   bool   // a command failed mid-way: never reuse
+	noPool   bool   // holds state a reset does not clear: close after use
 	idleAt   time.Time
+
+	vars  map[string]string // session variables set on this connection
+	owner *session          // session whose state was last synced here
+	gen   uint64            // owner's varsGen at that sync
 }
 
 // baseBackendCaps are always requested from backends.

@@ -34,19 +34,20 @@ func (s *session) changeUser(p []byte) error {
 		s.sendError(asSQLError(err))
 		return err
 	}
-	if s.backend != nil {
-		s.releaseBackend()
-	}
+	s.releaseAll()
 	s.cred, s.user, s.db = cred, u, r.db
 	if r.collation != 0 {
 		s.collation = r.collation
 	}
 	clear(s.stmts)
+	clear(s.vars)
+	s.varsGen++
+	s.route.Reset()
+	s.policy = s.srv.policyFor(u)
 	if err := s.attachPrimary(); err != nil {
 		s.sendError(asSQLError(err))
 		return err
 	}
-	s.status = s.backend.status
 	return s.sendOK()
 }
 

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"time"
+	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/router"
 )
 
 // The command phase: one client command at a time, each relayed to the
@@ -75,6 +77,7 @@ func (s *session) dispatch(p []byte) error {
 	if testHookDispatch != nil {
 		testHookDispatch(p)
 	}
+	s.failed = false
 	switch p[0] {
 	case mysql.COM_QUIT:
 		return errQuit
@@ -84,26 +87,35 @@ func (s *session) dispatch(p []byte) error {
 		if id, query, ok, err := parseKill(p[1:]); ok {
 			return s.kill(id, query, err)
 		}
-		return s.forward(p, s.relayResults)
-	case mysql.COM_INIT_DB:
-		return s.initDB(p)
-	case mysql.COM_FIELD_LIST:
-		return s.forward(p, func(bc *backendConn, _ byte) error { return s.relayFieldList(bc) })
-	case mysql.COM_STATISTICS, mysql.COM_STMT_RESET:
-		if p[0] == mysql.COM_STMT_RESET && !s.mapStmt(p) {
+		return s.query(p)
+	case mysql.COM_INIT_DB, mysql.COM_FIELD_LIST, mysql.COM_STATISTICS:
+		bc, _, err := s.connFor(router.Decision{Target: router.TargetPrimary})
+		if err != nil {
+			s.sendError(asSQLError(err))
 			return nil
 		}
-		return s.forward(p, func(bc *backendConn, _ byte) error { return s.relayOne(bc) })
-	case mysql.COM_SET_OPTION:
-		// The option outlives COM_RESET_CONNECTION: the connection must not
-		// go back to the pool afterwards.
-		return s.forward(p, func(bc *backendConn, _ byte) error { bc.broken = true; return s.relayOne(bc) })
-	case mysql.COM_RESET_CONNECTION:
-		err := s.forward(p, func(bc *backendConn, _ byte) error { return s.relayOne(bc) })
-		if err == nil {
-			clear(s.stmts)
+		relay := s.relayOne
+		if p[0] == mysql.COM_FIELD_LIST {
+			relay = s.relayFetch
+		}
+		err = s.forwardTo(bc, p, relay)
+		if err == nil && p[0] == mysql.COM_INIT_DB && !s.failed {
+			s.db, bc.db = string(p[1:]), string(p[1:])
 		}
 		return err
+	case mysql.COM_SET_OPTION:
+		// The option outlives COM_RESET_CONNECTION, so the connection is not
+		// pooled afterwards; and multi-statements only ever run on the
+		// primary, so it is the only connection that needs it.
+		bc, _, err := s.connFor(router.Decision{Target: router.TargetPrimary})
+		if err != nil {
+			s.sendError(asSQLError(err))
+			return nil
+		}
+		bc.noPool = true
+		return s.forwardTo(bc, p, s.relayOne)
+	case mysql.COM_RESET_CONNECTION:
+		return s.resetConnection()
 	case mysql.COM_CHANGE_USER:
 		return s.changeUser(p)
 	case mysql.COM_PROCESS_KILL:
@@ -113,53 +125,15 @@ func (s *session) dispatch(p []byte) error {
 		}
 		return s.kill(binary.LittleEndian.Uint32(p[1:]), false, nil)
 	case mysql.COM_STMT_PREPARE:
-		return s.forward(p, func(bc *backendConn, _ byte) error { return s.relayPrepare(bc) })
+		return s.prepare(p)
 	case mysql.COM_STMT_EXECUTE:
-		if !s.mapStmt(p) {
-			return nil
-		}
-		return s.forward(p, s.relayResults)
-	case mysql.COM_STMT_FETCH:
-		if !s.mapStmt(p) {
-			return nil
-		}
-		return s.forward(p, func(bc *backendConn, _ byte) error { return s.relayFetch(bc) })
-	case mysql.COM_STMT_SEND_LONG_DATA, mysql.COM_STMT_CLOSE:
-		// No response: an unknown statement is ignored, as the server does.
-		if len(p) < 5 {
-			return nil
-		}
-		id := binary.LittleEndian.Uint32(p[1:])
-		st := s.stmts[id]
-		if st == nil {
-			return nil
-		}
-		binary.LittleEndian.PutUint32(p[1:], st.backendID)
-		if p[0] == mysql.COM_STMT_CLOSE {
-			delete(s.stmts, id)
-		}
-		return s.forward(p, nil)
+		return s.execute(p)
+	case mysql.COM_STMT_FETCH, mysql.COM_STMT_RESET, mysql.COM_STMT_CLOSE, mysql.COM_STMT_SEND_LONG_DATA:
+		return s.stmtCommand(p)
 	default:
 		s.sendError(newSQLError(mysql.ER_UNKNOWN_COM_ERROR, "Unknown command: switchyard does not support command 0x%02x", p[0]))
 		return nil
 	}
-}
-
-// mapStmt replaces the client's statement id in p with the backend's. For an
-// unknown id it answers with an error and returns false.
-func (s *session) mapStmt(p []byte) bool {
-	if len(p) < 5 {
-		s.sendError(newSQLError(mysql.ER_MALFORMED_PACKET, "Malformed communication packet: short statement command"))
-		return false
-	}
-	id := binary.LittleEndian.Uint32(p[1:])
-	st := s.stmts[id]
-	if st == nil {
-		s.sendError(newSQLError(mysql.ER_UNKNOWN_STMT_HANDLER, "Unknown prepared statement handler (%d) given to %s", id, commandName(p[0])))
-		return false
-	}
-	binary.LittleEndian.PutUint32(p[1:], st.backendID)
-	return true
 }
 
 func commandName(c byte) string {
@@ -174,18 +148,32 @@ func commandName(c byte) string {
 	return fmt.Sprintf("command 0x%02x", c)
 }
 
-// forward sends the command p to the session's backend connection and relays
-// the response with relay (nil: the command has no response). A backend that
-// fails ends the session: its server-side state is gone, and the client
-// must not carry on as if it were not.
-func (s *session) forward(p []byte, relay func(*backendConn, byte) error) error {
-	if s.backend == nil {
-		if err := s.attachPrimary(); err != nil {
-			s.sendError(asSQLError(err))
-			return nil
-		}
+// query serves COM_QUERY: classify, route, run, remember.
+func (s *session) query(p []byte) error {
+	sql := unsafe.String(&p[1], len(p)-1)
+	if len(p) == 1 {
+		sql = ""
 	}
-	bc := s.backend
+	c := router.ClassifyMode(sql, s.sqlMode())
+	now := time.Now()
+	d := router.Decide(c, &s.route, s.policy, now)
+	bc, target, err := s.connFor(d)
+	if err != nil {
+		s.sendError(asSQLError(err))
+		return nil
+	}
+	err = s.forwardTo(bc, p, s.relayResults)
+	if err == nil {
+		s.note(c, target, bc, now)
+	}
+	return err
+}
+
+// forwardTo sends the command p to bc and relays the response with relay
+// (nil: the command has no response). A failed primary connection ends the
+// session: its server state is gone, and the client must not carry on as if
+// it were not. A failed replica connection is dropped; the session goes on.
+func (s *session) forwardTo(bc *backendConn, p []byte, relay func(*backendConn, byte) error) error {
 	s.active.Store(bc)
 	defer s.active.Store(nil)
 	bc.seq = 0
@@ -197,39 +185,56 @@ func (s *session) forward(p []byte, relay func(*backendConn, byte) error) error 
 		err = relay(bc, p[0])
 	}
 	if err == nil {
+		s.last = bc
 		return nil
 	}
-	bc.broken = true
 	var cg clientGone
 	if errors.As(err, &cg) {
+		bc.broken = true
 		return cg.err
 	}
+	return s.backendFailed(bc, err)
+}
+
+// backendFailed reports a backend connection that failed during a command.
+func (s *session) backendFailed(bc *backendConn, err error) error {
+	bc.broken = true
 	if s.killed.Load() || s.aborted.Load() {
 		return errQuit
 	}
-	var se *sqlError
-	if !errors.As(err, &se) {
-		se = newSQLError(codeLostBackend, "Lost connection to backend %s (%s) during query: %v; switchyard closes this session because its server state is gone",
-			bc.backend.Name, bc.backend.Addr, err)
-	}
 	s.log.Warn("backend failed during command", "backend", bc.backend.Addr, "thread", bc.threadID, "err", err)
+	se := newSQLError(codeLostBackend, "Lost connection to %s %s (%s) during query: %v",
+		bc.backend.role(), bc.backend.Name, bc.backend.Addr, err)
+	if bc != s.primary {
+		s.dropConn(bc)
+		s.sendError(se)
+		return nil
+	}
+	se.message += "; switchyard closes this session because its server state is gone"
 	s.sendError(se)
 	return fmt.Errorf("backend %s: %w", bc.backend.Addr, err)
 }
 
-// initDB serves COM_INIT_DB and remembers the database on success.
-func (s *session) initDB(p []byte) error {
-	db := string(p[1:])
-	err := s.forward(p, func(bc *backendConn, _ byte) error {
-		f, head, err := peekPacket(bc)
-		if err != nil {
-			return err
-		}
-		if len(head) > 0 && head[0] == 0x00 {
-			s.db, bc.db = db, db
-			s.status = okStatus(head)
-		}
-		return s.relayOneFramed(bc, f)
-	})
-	return err
+// dropConnIfBroken drops bc when err came from the connection rather than
+// from the server's answer.
+func (s *session) dropConnIfBroken(bc *backendConn, err error) {
+	var se *sqlError
+	if !errors.As(err, &se) {
+		s.dropConn(bc)
+	}
+}
+
+// resetConnection serves COM_RESET_CONNECTION: the session starts over on
+// fresh backend state, keeping its user and database.
+func (s *session) resetConnection() error {
+	s.releaseAll()
+	clear(s.stmts)
+	clear(s.vars)
+	s.varsGen++
+	s.route.Reset()
+	if err := s.attachPrimary(); err != nil {
+		s.sendError(asSQLError(err))
+		return err
+	}
+	return s.sendOK()
 }

@@ -114,9 +114,6 @@ func (s *session) kill(id uint32, query bool, perr error) error {
 		}
 		s.sendError(newSQLError(1927, "Connection was killed"))
 		s.killed.Store(true)
-		if s.backend != nil {
-			s.backend.broken = true
-		}
 		return errQuit
 	}
 	if !query {

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -15,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +35,6 @@ const (
 
 func TestMain(m *testing.M) {
 	os.Exit(sandbox.Main(m, sandbox.Options{
-		Replicas: 1,
 		Users: []sandbox.User{
 			{Name: appUser, Password: appPass},
 			{Name: hashUser, Password: hashPass},
@@ -41,6 +42,15 @@ func TestMain(m *testing.M) {
 		},
 	}))
 }
+
+// testKey is one RSA key for every test proxy: generating one costs up to a second.
+var testKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
 
 // testProxy is a Server serving on a loopback port for one test.
 type testProxy struct {
@@ -61,6 +71,7 @@ func startProxy(t *testing.T, mod func(*Options)) *testProxy {
 	opts := Options{
 		Users:  []User{NewUser(appUser, appPass), hashed, NewUser(otherUser, otherPass)},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RSAKey: testKey(),
 	}
 	if testing.Verbose() {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -16,6 +17,8 @@ type Backend struct {
 	Addr   string // host:port
 	Role   string // "primary", "replica" or "" (decided by the topology)
 	Weight int
+
+	failedUntil atomic.Int64 // unix nanos: out of read rotation until then
 
 	mu    sync.Mutex
 	pools map[string]*userPool // by user name
@@ -112,6 +115,11 @@ func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, d
 		return bc, nil
 	}
 	bc, err := dialBackend(ctx, p.backend, key, cred, db, p.opts.Connect)
+	if err == nil && key.caps&mysql.CLIENT_SESSION_TRACK != 0 {
+		if err = bc.setupTracking(); err != nil {
+			bc.Close()
+		}
+	}
 	if err != nil {
 		<-p.slots
 		return nil, err
@@ -171,7 +179,7 @@ func (p *userPool) evictOther(key poolKey) *backendConn {
 // put returns a connection. Broken connections, and any beyond MaxIdle, are
 // closed; the caller has already reset the session state of the others.
 func (p *userPool) put(bc *backendConn) {
-	if !bc.broken {
+	if !bc.broken && !bc.noPool {
 		bc.idleAt = time.Now()
 		bc.release()
 		p.mu.Lock()

@@ -21,7 +21,8 @@ import (
 func TestRelayToPrimary(t *testing.T) {
 	p := startProxy(t, nil)
 	db := p.db(t, appUser, appPass, "multiStatements=true")
-	if got, want := queryInt(t, db, "SELECT @@server_id"), int64(p.sb.Primary.ServerID); got != want {
+	db.SetMaxOpenConns(1) // one session: read-your-writes is per session
+	if got, want := queryInt(t, db, "/* switchyard:route=primary */ SELECT @@server_id"), int64(p.sb.Primary.ServerID); got != want {
 		t.Fatalf("@@server_id = %d, want the primary's %d", got, want)
 	}
 	mustExec(t, db, "CREATE DATABASE IF NOT EXISTS relay")
@@ -72,7 +73,7 @@ func TestRelayToPrimary(t *testing.T) {
 	}
 	// Direct comparison of the same rows.
 	direct := p.primaryDB(t)
-	if a, b := queryInt(t, db, "SELECT SUM(id) FROM relay.t"), queryInt(t, direct, "SELECT SUM(id) FROM relay.t"); a != b {
+	if a, b := queryInt(t, db, "/* switchyard:route=primary */ SELECT SUM(id) FROM relay.t"), queryInt(t, direct, "SELECT SUM(id) FROM relay.t"); a != b {
 		t.Errorf("through proxy %d, direct %d", a, b)
 	}
 }

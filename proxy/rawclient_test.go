@@ -158,3 +158,12 @@ func (r *rawClient) expectClosed() {
 		r.t.Fatalf("connection still open: got packet % x", p[:min(len(p), 16)])
 	}
 }
+
+// terminatorStatus returns the status flags of an EOF or OK packet.
+func terminatorStatus(caps uint32, p []byte) uint16 {
+	if p[0] == 0xfe && caps&mysql.CLIENT_DEPRECATE_EOF == 0 {
+		return binary.LittleEndian.Uint16(p[3:])
+	}
+	l := parseOKLayout(p)
+	return binary.LittleEndian.Uint16(p[l.status:])
+}

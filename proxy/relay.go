@@ -79,33 +79,6 @@ func isTerminator(caps uint32, n int) bool {
 	return n < 9
 }
 
-// terminatorStatus returns the status flags of an EOF or OK packet.
-func terminatorStatus(caps uint32, head []byte) uint16 {
-	if head[0] == 0xfe && caps&mysql.CLIENT_DEPRECATE_EOF == 0 {
-		if len(head) >= 5 {
-			return binary.LittleEndian.Uint16(head[3:])
-		}
-		return 0
-	}
-	return okStatus(head)
-}
-
-// okStatus returns the status flags of an OK packet.
-func okStatus(head []byte) uint16 {
-	rest := head[1:]
-	for range 2 { // affected rows, last insert id
-		_, _, n := mysql.LengthEncodedInt(rest)
-		if n == 0 || n > len(rest) {
-			return 0
-		}
-		rest = rest[n:]
-	}
-	if len(rest) < 2 {
-		return 0
-	}
-	return binary.LittleEndian.Uint16(rest)
-}
-
 // relayResults relays the response to COM_QUERY or COM_STMT_EXECUTE: one or
 // more results (OK, ERR or result set), LOCAL INFILE requests included.
 func (s *session) relayResults(bc *backendConn, cmd byte) error {
@@ -119,15 +92,15 @@ func (s *session) relayResults(bc *backendConn, cmd byte) error {
 		}
 		switch head[0] {
 		case 0x00:
-			st := okStatus(head)
-			s.status = st
-			if err := s.toClient(bc, f); err != nil {
+			st, err := s.relayOK(bc, f)
+			if err != nil {
 				return err
 			}
 			if st&mysql.SERVER_MORE_RESULTS_EXISTS == 0 {
 				return s.flushClient()
 			}
 		case 0xff:
+			s.failed = true
 			if err := s.toClient(bc, f); err != nil {
 				return err
 			}
@@ -166,13 +139,12 @@ func (s *session) relayResultSet(bc *backendConn, f frame, head []byte, cmd byte
 		if len(head) == 0 || head[0] != 0xfe {
 			return false, fmt.Errorf("%w: no EOF after column definitions", errBackendProtocol)
 		}
-		st := terminatorStatus(bc.caps, head)
-		if err := s.toClient(bc, f); err != nil {
+		st, err := s.relayEOF(bc, f, head)
+		if err != nil {
 			return false, err
 		}
 		if cmd == mysql.COM_STMT_EXECUTE && st&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
 			// A cursor was opened: rows come with COM_STMT_FETCH.
-			s.status = st
 			return false, s.flushClient()
 		}
 	}
@@ -184,6 +156,18 @@ func (s *session) relayResultSet(bc *backendConn, f frame, head []byte, cmd byte
 		return true, nil
 	}
 	return false, s.flushClient()
+}
+
+// relayEOF relays a classic EOF packet, with the session's status bits.
+func (s *session) relayEOF(bc *backendConn, f frame, head []byte) (uint16, error) {
+	if len(head) < 5 {
+		return 0, s.toClient(bc, f)
+	}
+	st := binary.LittleEndian.Uint16(head[3:])
+	bc.status = st
+	// head aliases the read buffer: patch the status before it is copied.
+	binary.LittleEndian.PutUint16(head[3:], s.clientStatus(bc, st))
+	return st, s.toClient(bc, f)
 }
 
 // relayRows relays row packets up to and including the terminator (or an
@@ -199,10 +183,12 @@ func (s *session) relayRows(bc *backendConn) (uint16, error) {
 		}
 		switch {
 		case head[0] == 0xfe && isTerminator(bc.caps, f.n):
-			st := terminatorStatus(bc.caps, head)
-			s.status = st
-			return st, s.toClient(bc, f)
+			if bc.caps&mysql.CLIENT_DEPRECATE_EOF != 0 {
+				return s.relayOK(bc, f)
+			}
+			return s.relayEOF(bc, f, head)
 		case head[0] == 0xff:
+			s.failed = true
 			return 0, s.toClient(bc, f)
 		}
 		if err := s.toClient(bc, f); err != nil {
@@ -225,87 +211,37 @@ func (s *session) relayPackets(bc *backendConn, n int) error {
 	return nil
 }
 
-// relayOne relays a response of exactly one packet.
-func (s *session) relayOne(bc *backendConn) error {
+// relayOne relays a response of exactly one packet (OK, ERR, or the string
+// of COM_STATISTICS).
+func (s *session) relayOne(bc *backendConn, _ byte) error {
 	f, head, err := peekPacket(bc)
 	if err != nil {
 		return err
 	}
-	if len(head) > 0 && head[0] == 0x00 {
-		s.status = okStatus(head)
-	}
-	if err := s.toClient(bc, f); err != nil {
-		return err
-	}
-	return s.flushClient()
-}
-
-// relayFetch relays the rows answering COM_STMT_FETCH.
-func (s *session) relayFetch(bc *backendConn) error {
-	if _, err := s.relayRows(bc); err != nil {
-		return err
-	}
-	return s.flushClient()
-}
-
-// relayFieldList relays the column definitions answering COM_FIELD_LIST.
-func (s *session) relayFieldList(bc *backendConn) error {
-	_, err := s.relayRows(bc)
-	if err != nil {
-		return err
-	}
-	return s.flushClient()
-}
-
-// relayPrepare relays a COM_STMT_PREPARE response, replacing the server's
-// statement id with one the session hands out.
-// https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_stmt_prepare.html
-func (s *session) relayPrepare(bc *backendConn) error {
-	f, head, err := peekPacket(bc)
-	if err != nil {
-		return err
-	}
-	if len(head) == 0 || head[0] != 0x00 || f.n < 12 || f.n > headSize {
-		return s.relayOneFramed(bc, f)
-	}
-	ok := append(s.out[:0], head...)
-	_ = bc.skipPayload(f.n)
-	st := &stmt{
-		backendID: binary.LittleEndian.Uint32(ok[1:]),
-		columns:   binary.LittleEndian.Uint16(ok[5:]),
-		params:    binary.LittleEndian.Uint16(ok[7:]),
-	}
-	s.lastID++
-	id := s.lastID
-	if s.stmts == nil {
-		s.stmts = make(map[uint32]*stmt)
-	}
-	s.stmts[id] = st
-	binary.LittleEndian.PutUint32(ok[1:], id)
-	s.client.seq = f.seq
-	if err := s.client.writePacket(ok); err != nil {
-		return clientGone{err}
-	}
-	eof := bc.caps&mysql.CLIENT_DEPRECATE_EOF == 0
-	for _, n := range []uint16{st.params, st.columns} {
-		if n == 0 {
-			continue
-		}
-		if err := s.relayPackets(bc, int(n)); err != nil {
+	switch {
+	case len(head) > 0 && head[0] == 0x00:
+		if _, err := s.relayOK(bc, f); err != nil {
 			return err
 		}
-		if eof {
-			if err := s.relayPackets(bc, 1); err != nil {
-				return err
-			}
+	case len(head) > 0 && head[0] == 0xfe && f.n < 9:
+		if _, err := s.relayEOF(bc, f, head); err != nil {
+			return err
+		}
+	default:
+		if len(head) > 0 && head[0] == 0xff {
+			s.failed = true
+		}
+		if err := s.toClient(bc, f); err != nil {
+			return err
 		}
 	}
 	return s.flushClient()
 }
 
-// relayOneFramed relays a one-packet response whose header is already read.
-func (s *session) relayOneFramed(bc *backendConn, f frame) error {
-	if err := s.toClient(bc, f); err != nil {
+// relayFetch relays the rows answering COM_STMT_FETCH, or the column
+// definitions answering COM_FIELD_LIST: packets up to a terminator.
+func (s *session) relayFetch(bc *backendConn, _ byte) error {
+	if _, err := s.relayRows(bc); err != nil {
 		return err
 	}
 	return s.flushClient()

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchyard-db/switchyard/router"
 )
 
 // TLSMode says whether clients may or must use TLS.
@@ -50,6 +52,16 @@ type Options struct {
 	Backends []*Backend
 	Pool     PoolOptions
 
+	// Routing is the default routing policy; users may override its
+	// consistency.
+	Routing router.Policy
+	// NoReplicaError makes reads fail when no replica is usable, instead of
+	// going to the primary.
+	NoReplicaError bool
+	// Health, when set, says whether the backend named may serve reads (the
+	// replication monitor); nil means every replica that answers may.
+	Health func(name string) bool
+
 	// HandshakeTimeout bounds the connection phase; 0 means 10s.
 	HandshakeTimeout time.Duration
 	// IdleTimeout closes clients idle between commands; 0 means never.
@@ -73,6 +85,7 @@ type Server struct {
 	nextID       atomic.Uint32
 	panics       atomic.Int64 // sessions ended by a recovered panic
 	version      atomic.Pointer[string]
+	replicas     atomic.Pointer[replicaSchedule]
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -131,6 +144,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.rsaPublicPEM = pemKey
 	s.SetUsers(opts.Users)
+	s.replicas.Store(newReplicaSchedule(opts.Backends))
 	go s.reapLoop()
 	return s, nil
 }

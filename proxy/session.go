@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/router"
 )
 
 // session serves one client connection. Its goroutine owns every field except
@@ -31,13 +32,22 @@ type session struct {
 	overTLS   bool
 	collation uint8
 	db        string
-	status    uint16 // server status flags last reported to the client
 
-	backend *backendConn // the backend connection serving this session
-	stmts   map[uint32]*stmt
-	lastID  uint32 // last statement id handed out
+	primary  *backendConn                // connection to the primary (attached at login)
+	replicas map[*Backend]*backendConn   // connections to replicas, opened on first use
+	last     *backendConn                // ran the previous statement
+	txConn   *backendConn                // replica running a read-only transaction
+	route    router.State                // routing memory (pins, recent writes...)
+	policy   router.Policy               // routing settings for this user
+	vars     map[string]string           // session variables changed by the client
+	varsGen  uint64                      // bumped when vars change
+	lastGTID string                      // GTID of the session's last write (MariaDB last_gtid)
+	stmts    map[uint32]*stmt
+	lastID   uint32 // last statement id handed out
+	failed   bool   // the last command ended with an ERR packet
 
-	out []byte // scratch for packets built by Switchyard
+	out   []byte // scratch for packets built by Switchyard
+	okBuf []byte // scratch for OK packets being rewritten
 
 	busy    atomic.Bool                 // a command is running
 	active  atomic.Pointer[backendConn] // backend connection of the running command
@@ -45,12 +55,6 @@ type session struct {
 	aborted atomic.Bool                 // Shutdown gave up waiting
 }
 
-// stmt is a prepared statement as the client knows it.
-type stmt struct {
-	backendID uint32
-	params    uint16
-	columns   uint16
-}
 
 func newSession(srv *Server, id uint32, nc net.Conn) *session {
 	return &session{
@@ -58,7 +62,7 @@ func newSession(srv *Server, id uint32, nc net.Conn) *session {
 		id:     id,
 		client: newPconn(nc, clientBufSize),
 		log:    srv.log.With("conn_id", id, "client", nc.RemoteAddr().String()),
-		status: mysql.SERVER_STATUS_AUTOCOMMIT,
+		route:  router.NewState(),
 	}
 }
 
@@ -101,12 +105,36 @@ func (s *session) userName() string {
 // errQuit ends a session normally.
 var errQuit = errors.New("client quit")
 
-// close releases the backend connection and closes the client.
+// close releases the backend connections and closes the client.
 func (s *session) close() {
-	if s.backend != nil {
-		s.releaseBackend()
+	if s.killed.Load() {
+		for _, bc := range s.conns() {
+			bc.broken = true
+		}
 	}
+	s.releaseAll()
 	s.client.nc.Close()
+}
+
+// conns lists the session's backend connections.
+func (s *session) conns() []*backendConn {
+	var out []*backendConn
+	if s.primary != nil {
+		out = append(out, s.primary)
+	}
+	for _, bc := range s.replicas {
+		out = append(out, bc)
+	}
+	return out
+}
+
+// releaseAll hands every backend connection back to its pool.
+func (s *session) releaseAll() {
+	for _, bc := range s.conns() {
+		s.release(bc)
+	}
+	s.primary, s.last, s.txConn = nil, nil, nil
+	clear(s.replicas)
 }
 
 // handshake authenticates the client and attaches a primary connection.
@@ -185,71 +213,81 @@ func (s *session) handshake() error {
 		s.sendError(asSQLError(err))
 		return err
 	}
+	s.policy = s.srv.policyFor(s.user)
 	if err := s.attachPrimary(); err != nil {
 		s.sendError(asSQLError(err))
 		return err
 	}
-	s.status = s.backend.status
-	return s.writeClient(appendOK(s.out[:0], 0, 0, s.status, 0))
+	return s.sendOK()
 }
 
 // attachPrimary gives the session a connection to the primary.
 func (s *session) attachPrimary() error {
-	b := s.srv.primary()
-	key := poolKey{user: s.cred.user, caps: s.caps & backendCapsMask, collation: s.collation}
-	ctx := context.Background()
-	bc, err := b.pool(s.cred.user, s.srv.opts.Pool).acquire(ctx, key, s.cred, s.db)
-	if err != nil {
-		var se *sqlError
-		if errors.As(err, &se) {
-			return se
-		}
-		return newSQLError(codeConnRefused, "switchyard: cannot connect to primary %s (%s): %v", b.Name, b.Addr, err)
-	}
-	if bc.db != s.db {
-		if err := s.syncDB(bc); err != nil {
-			b.pool(s.cred.user, s.srv.opts.Pool).discard(bc)
-			return err
-		}
-	}
-	s.backend = bc
-	return nil
-}
-
-// syncDB makes bc's current database the session's.
-func (s *session) syncDB(bc *backendConn) error {
-	if s.db == "" {
-		// A backend cannot leave its database; a connection that has one is
-		// only reused for sessions that have one too.
-		return newSQLError(mysql.ER_UNKNOWN_ERROR, "switchyard: cannot clear the current database")
-	}
-	p := append([]byte{mysql.COM_INIT_DB}, s.db...)
-	res, err := bc.roundTrip(p)
+	bc, err := s.acquire(s.srv.primary())
 	if err != nil {
 		return err
 	}
-	if res[0] == 0xff {
-		return parseErr(res)
-	}
-	bc.db = s.db
+	s.primary = bc
 	return nil
 }
 
-// releaseBackend resets the session's backend connection and returns it to
-// its pool (or closes it when it cannot be reset).
-func (s *session) releaseBackend() {
-	bc := s.backend
-	s.backend = nil
+// acquire takes a connection to b from the pool, in the session's state.
+func (s *session) acquire(b *Backend) (*backendConn, error) {
+	key := poolKey{user: s.cred.user, caps: s.caps&backendCapsMask | mysql.CLIENT_SESSION_TRACK, collation: s.collation}
+	p := b.pool(s.cred.user, s.srv.opts.Pool)
+	bc, err := p.acquire(context.Background(), key, s.cred, s.db)
+	if err != nil {
+		var se *sqlError
+		if errors.As(err, &se) {
+			return nil, se
+		}
+		b.markFailed()
+		return nil, newSQLError(codeConnRefused, "switchyard: cannot connect to %s %s (%s): %v", b.role(), b.Name, b.Addr, err)
+	}
+	if err := s.sync(bc); err != nil {
+		p.discard(bc)
+		return nil, err
+	}
+	return bc, nil
+}
+
+// release resets a backend connection and returns it to its pool (or closes
+// it when it cannot be reset).
+func (s *session) release(bc *backendConn) {
 	p := bc.backend.pool(s.cred.user, s.srv.opts.Pool)
 	if !bc.broken {
 		_ = bc.nc.SetDeadline(time.Now().Add(s.srv.opts.Pool.Connect))
-		res, err := bc.roundTrip([]byte{mysql.COM_RESET_CONNECTION})
-		_ = bc.nc.SetDeadline(time.Time{})
-		if err != nil || res[0] != 0x00 {
+		if err := bc.reset(); err != nil {
 			bc.broken = true
 		}
+		_ = bc.nc.SetDeadline(time.Time{})
 	}
 	p.put(bc)
+}
+
+// reset returns bc to a fresh session state, tracking included.
+func (bc *backendConn) reset() error {
+	res, err := bc.roundTrip([]byte{mysql.COM_RESET_CONNECTION})
+	if err != nil {
+		return err
+	}
+	if res[0] != 0x00 {
+		return parseErr(res)
+	}
+	clear(bc.vars)
+	return bc.setupTracking()
+}
+
+// setupTracking turns on session state tracking of every variable.
+func (bc *backendConn) setupTracking() error {
+	res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, trackSetup...))
+	if err != nil {
+		return err
+	}
+	if res[0] != 0x00 {
+		return parseErr(res)
+	}
+	return nil
 }
 
 // roundTrip sends a one-packet command that Switchyard issues itself and
@@ -292,7 +330,11 @@ func (s *session) sendError(e *sqlError) {
 
 // sendOK sends an OK packet with the session's status.
 func (s *session) sendOK() error {
-	s.out = appendOK(s.out[:0], 0, 0, s.status, 0)
+	st := uint16(mysql.SERVER_STATUS_AUTOCOMMIT)
+	if s.primary != nil {
+		st = s.primary.status &^ (statusStateChanged | mysql.SERVER_MORE_RESULTS_EXISTS)
+	}
+	s.out = appendOK(s.out[:0], 0, 0, st, 0)
 	return s.writeClient(s.out)
 }
 
@@ -315,7 +357,7 @@ func (s *session) abort() {
 
 // inTransaction reports whether the client has a transaction open.
 func (s *session) inTransaction() bool {
-	return s.status&mysql.SERVER_STATUS_IN_TRANS != 0
+	return (s.primary != nil && s.primary.status&mysql.SERVER_STATUS_IN_TRANS != 0) || s.route.ReadOnlyTx
 }
 
 // isClosed reports errors that just mean the peer went away.

@@ -1,0 +1,291 @@
+package proxy
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/router"
+)
+
+// Routing: each statement is classified by router, which decides between
+// the primary, a replica, or the connection that ran the previous statement.
+// The session then picks the connection, brings it to the session's state
+// (database and session variables, learned through session tracking) and
+// runs the statement there.
+
+// errNoReplica is wrapped when a read cannot go to any replica.
+var errNoReplica = errors.New("no usable replica")
+
+// connFor returns the connection for decision d, and the target actually
+// used (reads fall back to the primary when no replica can serve them).
+func (s *session) connFor(d router.Decision) (*backendConn, router.Target, error) {
+	switch d.Target {
+	case router.TargetLast:
+		if s.last != nil {
+			return s.last, router.TargetLast, nil
+		}
+	case router.TargetReplica:
+		if s.route.ReadOnlyTx && s.txConn != nil {
+			return s.txConn, router.TargetReplica, nil
+		}
+		bc, err := s.replicaConn()
+		if err == nil {
+			return bc, router.TargetReplica, nil
+		}
+		if s.srv.opts.NoReplicaError {
+			return nil, router.TargetReplica, newSQLError(mysql.ER_UNKNOWN_ERROR,
+				"switchyard: %v for a read (routing.no_replica is error): %v", errNoReplica, err)
+		}
+		s.log.Debug("read falls back to the primary", "reason", err)
+	}
+	if s.primary == nil {
+		if err := s.attachPrimary(); err != nil {
+			return nil, router.TargetPrimary, err
+		}
+	}
+	return s.primary, router.TargetPrimary, nil
+}
+
+// replicaConn picks a replica by weighted round robin among the usable ones
+// and returns the session's connection to it, in the session's state.
+func (s *session) replicaConn() (*backendConn, error) {
+	b := s.srv.pickReplica()
+	if b == nil {
+		return nil, errNoReplica
+	}
+	if bc := s.replicas[b]; bc != nil {
+		if err := s.sync(bc); err != nil {
+			s.dropConn(bc)
+			return nil, err
+		}
+		return bc, nil
+	}
+	bc, err := s.acquire(b)
+	if err != nil {
+		return nil, err
+	}
+	if s.replicas == nil {
+		s.replicas = make(map[*Backend]*backendConn)
+	}
+	s.replicas[b] = bc
+	return bc, nil
+}
+
+// dropConn closes a replica connection that failed and forgets it.
+func (s *session) dropConn(bc *backendConn) {
+	bc.broken = true
+	if s.replicas[bc.backend] == bc {
+		delete(s.replicas, bc.backend)
+	}
+	if s.last == bc {
+		s.last = nil
+	}
+	if s.txConn == bc {
+		s.txConn = nil
+	}
+	for _, st := range s.stmts {
+		delete(st.on, bc)
+		if st.last == bc {
+			st.last = nil
+		}
+	}
+	s.release(bc)
+}
+
+// sync brings bc to the session's state: its database and every session
+// variable the client changed.
+func (s *session) sync(bc *backendConn) error {
+	if bc.owner == s && bc.gen == s.varsGen && bc.db == s.db {
+		return nil
+	}
+	if bc.db != s.db {
+		if s.db == "" {
+			return errors.New("cannot leave the current database on this connection")
+		}
+		res, err := bc.roundTrip(append([]byte{mysql.COM_INIT_DB}, s.db...))
+		if err != nil {
+			return err
+		}
+		if res[0] == 0xff {
+			return parseErr(res)
+		}
+		bc.db = s.db
+	}
+	var set strings.Builder
+	// Sorted, so that character_set_* come before collation_*: setting a
+	// character set resets its collation.
+	for _, name := range slices.Sorted(maps.Keys(s.vars)) {
+		value := s.vars[name]
+		if bc.vars[name] == value {
+			continue
+		}
+		if set.Len() == 0 {
+			set.WriteString("SET SESSION ")
+		} else {
+			set.WriteString(", ")
+		}
+		set.WriteString(name)
+		set.WriteByte('=')
+		set.WriteString(sqlValue(name, value))
+	}
+	if set.Len() > 0 {
+		res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, set.String()...))
+		if err != nil {
+			return err
+		}
+		if res[0] != 0x00 {
+			return parseErr(res)
+		}
+		if bc.vars == nil {
+			bc.vars = make(map[string]string, len(s.vars))
+		}
+		for name, value := range s.vars {
+			bc.vars[name] = value
+		}
+	}
+	bc.owner, bc.gen = s, s.varsGen
+	return nil
+}
+
+// sqlValue renders a tracked variable value as an SQL literal.
+func sqlValue(name, v string) string {
+	if v == "" && (name == "character_set_results" || strings.HasSuffix(name, "_path")) {
+		return "NULL"
+	}
+	if _, err := strconv.ParseFloat(v, 64); err == nil && v != "" && v[0] != '+' && !strings.ContainsAny(v, "eEinfINF") {
+		return v
+	}
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(v) + "'"
+}
+
+// sqlMode returns the tokenizer modes of the session's sql_mode, which the
+// primary reports in every status.
+func (s *session) sqlMode() router.Mode {
+	if s.primary == nil {
+		return 0
+	}
+	var m router.Mode
+	if s.primary.status&mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED != 0 {
+		m |= router.ModeNoBackslashEscapes
+	}
+	if s.primary.status&statusANSIQuotes != 0 {
+		m |= router.ModeANSIQuotes
+	}
+	return m
+}
+
+// note updates routing memory after a statement ran.
+func (s *session) note(c router.Class, target router.Target, bc *backendConn, now time.Time) {
+	inTx, autocommit := false, true
+	if s.primary != nil {
+		inTx = s.primary.status&mysql.SERVER_STATUS_IN_TRANS != 0
+		autocommit = s.primary.status&mysql.SERVER_STATUS_AUTOCOMMIT != 0
+	}
+	if bc == s.primary {
+		target = router.TargetPrimary
+	}
+	router.Note(c, target, !s.failed, &s.route, inTx, autocommit, now)
+	switch {
+	case !s.route.ReadOnlyTx:
+		s.txConn = nil
+	case s.txConn == nil:
+		s.txConn = bc
+	}
+}
+
+// policyFor returns the routing policy of a user.
+func (s *Server) policyFor(u User) router.Policy {
+	p := s.opts.Routing
+	if u.Consistency != nil {
+		p.Consistency = *u.Consistency
+	}
+	return p
+}
+
+// replicaSchedule is a weighted round-robin schedule: each replica appears
+// as often as its weight (reduced by the weights' common divisor).
+type replicaSchedule struct {
+	slots []*Backend
+	next  atomic.Uint64
+}
+
+func newReplicaSchedule(backends []*Backend) *replicaSchedule {
+	g := 0
+	for _, b := range backends {
+		if b.Role != "primary" && b.Weight > 0 {
+			g = gcd(g, b.Weight)
+		}
+	}
+	rs := &replicaSchedule{}
+	if g == 0 {
+		return rs
+	}
+	// Interleave: round k takes every replica whose reduced weight exceeds k.
+	for k := 0; ; k++ {
+		added := false
+		for _, b := range backends {
+			if b.Role != "primary" && b.Weight > 0 && b.Weight/g > k {
+				rs.slots = append(rs.slots, b)
+				added = true
+			}
+		}
+		if !added || len(rs.slots) > 10000 {
+			break
+		}
+	}
+	return rs
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// pickReplica returns the next usable replica, or nil.
+func (s *Server) pickReplica() *Backend {
+	rs := s.replicas.Load()
+	n := len(rs.slots)
+	if n == 0 {
+		return nil
+	}
+	start := rs.next.Add(1)
+	for i := range n {
+		b := rs.slots[(start+uint64(i))%uint64(n)]
+		if s.usable(b) {
+			return b
+		}
+	}
+	return nil
+}
+
+// usable reports whether b may serve reads now.
+func (s *Server) usable(b *Backend) bool {
+	if b.failedUntil.Load() > time.Now().UnixNano() {
+		return false
+	}
+	if h := s.opts.Health; h != nil {
+		return h(b.Name)
+	}
+	return true
+}
+
+// markFailed keeps a backend that could not be reached out of read rotation
+// for a second, until the monitor (or the next try) says otherwise.
+func (b *Backend) markFailed() {
+	b.failedUntil.Store(time.Now().Add(time.Second).UnixNano())
+}
+
+func (b *Backend) role() string {
+	if b.Role == "" {
+		return "backend"
+	}
+	return b.Role
+}

@@ -1,0 +1,285 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/router"
+)
+
+// Prepared statements (binary protocol). The client sees statement ids that
+// belong to its session. A statement is prepared on the primary when the
+// client prepares it (so that errors and metadata come from the server that
+// takes writes), and lazily on a replica the first time it executes there.
+// https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_stmt_execute.html
+
+// stmt is a prepared statement as the session knows it.
+type stmt struct {
+	sql      string
+	class    router.Class
+	params   uint16
+	columns  uint16
+	on       map[*backendConn]*serverStmt // the statement on each connection
+	types    []byte                       // parameter types last sent by the client
+	longData bool                         // COM_STMT_SEND_LONG_DATA was used: stay on the primary
+	last     *backendConn                 // ran the last execute (COM_STMT_FETCH goes there)
+}
+
+// serverStmt is a statement prepared on one backend connection.
+type serverStmt struct {
+	id    uint32
+	typed bool // the server has seen parameter types
+}
+
+// prepare serves COM_STMT_PREPARE on the primary.
+func (s *session) prepare(p []byte) error {
+	sql := string(p[1:])
+	c := router.ClassifyMode(sql, s.sqlMode())
+	c.Name = ""
+	bc, _, err := s.connFor(router.Decision{Target: router.TargetPrimary})
+	if err != nil {
+		s.sendError(asSQLError(err))
+		return nil
+	}
+	return s.forwardTo(bc, p, func(bc *backendConn, _ byte) error { return s.relayPrepare(bc, sql, c) })
+}
+
+// relayPrepare relays a COM_STMT_PREPARE response, replacing the server's
+// statement id with one the session hands out.
+// https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_stmt_prepare.html
+func (s *session) relayPrepare(bc *backendConn, sql string, c router.Class) error {
+	f, head, err := peekPacket(bc)
+	if err != nil {
+		return err
+	}
+	if len(head) == 0 || head[0] != 0x00 || f.n < 12 || f.n > headSize {
+		if len(head) > 0 && head[0] == 0xff {
+			s.failed = true
+		}
+		return s.relayOne(bc, 0)
+	}
+	ok := append(s.out[:0], head...)
+	_ = bc.skipPayload(f.n)
+	st := &stmt{
+		sql:     sql,
+		class:   c,
+		columns: binary.LittleEndian.Uint16(ok[5:]),
+		params:  binary.LittleEndian.Uint16(ok[7:]),
+	}
+	st.on = map[*backendConn]*serverStmt{bc: {id: binary.LittleEndian.Uint32(ok[1:])}}
+	s.lastID++
+	id := s.lastID
+	if s.stmts == nil {
+		s.stmts = make(map[uint32]*stmt)
+	}
+	s.stmts[id] = st
+	binary.LittleEndian.PutUint32(ok[1:], id)
+	s.client.seq = f.seq
+	if err := s.client.writePacket(ok); err != nil {
+		return clientGone{err}
+	}
+	if err := s.relayPrepareMeta(bc, st, true); err != nil {
+		return err
+	}
+	return s.flushClient()
+}
+
+// relayPrepareMeta relays (toClient) or skips the parameter and column
+// definitions that follow a prepare OK.
+func (s *session) relayPrepareMeta(bc *backendConn, st *stmt, toClient bool) error {
+	eof := bc.caps&mysql.CLIENT_DEPRECATE_EOF == 0
+	for _, n := range []uint16{st.params, st.columns} {
+		if n == 0 {
+			continue
+		}
+		count := int(n)
+		if eof {
+			count++
+		}
+		for range count {
+			f, err := bc.readFrameHeader()
+			if err != nil {
+				return err
+			}
+			if toClient {
+				err = s.toClient(bc, f)
+			} else {
+				err = bc.skipPayload(f.n)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// prepareOn prepares st on bc, quietly, and returns its server statement.
+func (s *session) prepareOn(bc *backendConn, st *stmt) (*serverStmt, error) {
+	bc.seq = 0
+	if err := bc.writePacket(append([]byte{mysql.COM_STMT_PREPARE}, st.sql...)); err != nil {
+		return nil, err
+	}
+	if err := bc.flush(); err != nil {
+		return nil, err
+	}
+	p, err := bc.readPacket(1 << 20)
+	if err != nil {
+		return nil, err
+	}
+	if len(p) == 0 || p[0] != 0x00 || len(p) < 12 {
+		if len(p) > 0 && p[0] == 0xff {
+			return nil, parseErr(p)
+		}
+		return nil, errBackendProtocol
+	}
+	ss := &serverStmt{id: binary.LittleEndian.Uint32(p[1:])}
+	if err := s.relayPrepareMeta(bc, st, false); err != nil {
+		return nil, err
+	}
+	st.on[bc] = ss
+	return ss, nil
+}
+
+// execute serves COM_STMT_EXECUTE, routed by what the statement does.
+func (s *session) execute(p []byte) error {
+	st, id := s.lookupStmt(p)
+	if st == nil {
+		return nil
+	}
+	now := time.Now()
+	d := router.Decide(st.class, &s.route, s.policy, now)
+	if st.longData {
+		d = router.Decision{Target: router.TargetPrimary, Reason: "long_data"}
+	}
+	bc, target, err := s.connFor(d)
+	if err != nil {
+		s.sendError(asSQLError(err))
+		return nil
+	}
+	ss := st.on[bc]
+	if ss == nil {
+		if ss, err = s.prepareOn(bc, st); err != nil {
+			if bc == s.primary {
+				return s.backendFailed(bc, err)
+			}
+			s.log.Debug("prepare on replica failed, using the primary", "err", err)
+			s.dropConnIfBroken(bc, err)
+			bc, target = s.primary, router.TargetPrimary
+			if ss = st.on[bc]; ss == nil {
+				if ss, err = s.prepareOn(bc, st); err != nil {
+					return s.backendFailed(bc, err)
+				}
+			}
+		}
+	}
+	p = s.bindTypes(p, st, ss)
+	binary.LittleEndian.PutUint32(p[1:], ss.id)
+	s.failed = false
+	err = s.forwardTo(bc, p, s.relayResults)
+	st.last = bc
+	_ = id
+	s.note(st.class, target, bc, now)
+	return err
+}
+
+// bindTypes makes sure the server statement knows the parameter types. The
+// client sends them once (new-params-bound flag 1) and then leaves them out;
+// a statement prepared later on another connection has never seen them, so
+// Switchyard puts them back in.
+func (s *session) bindTypes(p []byte, st *stmt, ss *serverStmt) []byte {
+	if st.params == 0 {
+		return p
+	}
+	flagAt := 10 + (int(st.params)+7)/8
+	if len(p) <= flagAt {
+		return p
+	}
+	switch {
+	case p[flagAt] == 1 && len(p) >= flagAt+1+2*int(st.params):
+		st.types = append(st.types[:0], p[flagAt+1:flagAt+1+2*int(st.params)]...)
+		ss.typed = true
+	case p[flagAt] == 0 && !ss.typed && st.types != nil:
+		out := make([]byte, 0, len(p)+len(st.types))
+		out = append(out, p[:flagAt]...)
+		out = append(out, 1)
+		out = append(out, st.types...)
+		out = append(out, p[flagAt+1:]...)
+		ss.typed = true
+		return out
+	}
+	return p
+}
+
+// lookupStmt finds the statement named in a COM_STMT_* packet, answering an
+// error when there is none.
+func (s *session) lookupStmt(p []byte) (*stmt, uint32) {
+	if len(p) < 5 {
+		s.sendError(newSQLError(mysql.ER_MALFORMED_PACKET, "Malformed communication packet: short statement command"))
+		return nil, 0
+	}
+	id := binary.LittleEndian.Uint32(p[1:])
+	st := s.stmts[id]
+	if st == nil {
+		s.sendError(newSQLError(mysql.ER_UNKNOWN_STMT_HANDLER, "Unknown prepared statement handler (%d) given to %s", id, commandName(p[0])))
+	}
+	return st, id
+}
+
+// stmtCommand serves COM_STMT_FETCH, COM_STMT_RESET, COM_STMT_CLOSE and
+// COM_STMT_SEND_LONG_DATA.
+func (s *session) stmtCommand(p []byte) error {
+	if (p[0] == mysql.COM_STMT_CLOSE || p[0] == mysql.COM_STMT_SEND_LONG_DATA) && (len(p) < 5 || s.stmts[binary.LittleEndian.Uint32(p[1:])] == nil) {
+		return nil // no response to these, even for an unknown statement
+	}
+	st, id := s.lookupStmt(p)
+	if st == nil {
+		return nil
+	}
+	switch p[0] {
+	case mysql.COM_STMT_FETCH:
+		bc := st.last
+		if bc == nil || st.on[bc] == nil {
+			s.sendError(newSQLError(mysql.ER_STMT_HAS_NO_OPEN_CURSOR, "The statement (%d) has no open cursor.", id))
+			return nil
+		}
+		binary.LittleEndian.PutUint32(p[1:], st.on[bc].id)
+		return s.forwardTo(bc, p, s.relayFetch)
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		st.longData = true
+		bc, _, err := s.connFor(router.Decision{Target: router.TargetPrimary})
+		if err != nil {
+			return nil // no response possible; the execute will report
+		}
+		binary.LittleEndian.PutUint32(p[1:], st.on[bc].id)
+		return s.forwardTo(bc, p, nil)
+	case mysql.COM_STMT_CLOSE:
+		delete(s.stmts, id)
+		for bc, ss := range st.on {
+			binary.LittleEndian.PutUint32(p[1:], ss.id)
+			if err := s.forwardTo(bc, p, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	default: // COM_STMT_RESET: on every connection, answered from the primary's
+		st.longData = false
+		for bc, ss := range st.on {
+			if bc == s.primary {
+				continue
+			}
+			binary.LittleEndian.PutUint32(p[1:], ss.id)
+			if res, err := bc.roundTrip(p); err != nil || res[0] == 0xff {
+				s.dropConn(bc)
+			}
+		}
+		ss := st.on[s.primary]
+		if ss == nil {
+			return fmt.Errorf("statement %d lost its primary connection", id)
+		}
+		binary.LittleEndian.PutUint32(p[1:], ss.id)
+		return s.forwardTo(s.primary, p, s.relayOne)
+	}
+}

@@ -1,0 +1,195 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"io"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Session state tracking. Every backend connection is opened with
+// CLIENT_SESSION_TRACK and tracks all system variables, so each OK packet
+// tells Switchyard which session variables and which schema a statement
+// changed. The session keeps the values and copies them to its other
+// backend connections before they run its statements.
+// https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_ok_packet.html
+
+const (
+	statusStateChanged = 0x4000 // SERVER_SESSION_STATE_CHANGED
+	statusANSIQuotes   = 0x8000 // MariaDB: sql_mode has ANSI_QUOTES
+
+	trackSystemVariables = 0
+	trackSchema          = 1
+
+	// trackSetup makes a backend connection report every session variable
+	// change. It runs right after login and after COM_RESET_CONNECTION.
+	trackSetup = "SET SESSION session_track_system_variables='*', session_track_schema=1, session_track_state_change=1"
+)
+
+// Variables that are not copied between backend connections: bookkeeping of
+// the server or of Switchyard itself, and autocommit, which routing handles
+// (reads on replicas always run with autocommit on).
+var untracked = map[string]bool{
+	"last_gtid":                      true,
+	"autocommit":                     true,
+	"session_track_system_variables": true,
+	"session_track_schema":           true,
+	"session_track_state_change":     true,
+	"session_track_transaction_info": true,
+	"in_transaction":                 true,
+	"insert_id":                      true,
+	"last_insert_id":                 true,
+	"identity":                       true,
+	"gtid_seq_no":                    true,
+	"timestamp":                      true,
+}
+
+// okLayout locates the fields of an OK packet (header 0x00, or 0xFE as a
+// result-set terminator with CLIENT_DEPRECATE_EOF).
+type okLayout struct {
+	status int // offset of the status flags; 0 if the packet is too short
+	rest   int // offset after the warnings
+}
+
+func parseOKLayout(p []byte) okLayout {
+	i := 1
+	for range 2 { // affected rows, last insert id
+		_, _, n := mysql.LengthEncodedInt(p[min(i, len(p)):])
+		if n == 0 || i+n > len(p) {
+			return okLayout{}
+		}
+		i += n
+	}
+	if i+4 > len(p) {
+		return okLayout{}
+	}
+	return okLayout{status: i, rest: i + 4}
+}
+
+// readOK reads the whole OK packet whose frame header is f into the
+// session's ok buffer.
+func (s *session) readOK(bc *backendConn, f frame) ([]byte, error) {
+	s.okBuf = grow(s.okBuf[:0], f.n)
+	if _, err := io.ReadFull(bc.br, s.okBuf); err != nil {
+		return nil, err
+	}
+	return s.okBuf, nil
+}
+
+// relayOK relays an OK packet from bc: it learns the session state changes
+// it reports, fixes the transaction bits of the status for statements that
+// ran away from the primary, and drops session-tracking data the client did
+// not ask for. It returns the status flags.
+func (s *session) relayOK(bc *backendConn, f frame) (uint16, error) {
+	if f.n >= maxFrame {
+		return 0, errBackendProtocol
+	}
+	p, err := s.readOK(bc, f)
+	if err != nil {
+		return 0, err
+	}
+	l := parseOKLayout(p)
+	if l.status == 0 {
+		return 0, errBackendProtocol
+	}
+	st := binary.LittleEndian.Uint16(p[l.status:])
+	bc.status = st
+	var info []byte
+	if l.rest < len(p) {
+		// With CLIENT_SESSION_TRACK the message is length-encoded and the
+		// state changes follow it.
+		msg, _, n, err := mysql.LengthEncodedString(p[l.rest:])
+		if err == nil {
+			info = msg
+			if st&statusStateChanged != 0 {
+				s.learnState(bc, p[l.rest+n:])
+			}
+		}
+	}
+	st = s.clientStatus(bc, st)
+	binary.LittleEndian.PutUint16(p[l.status:], st)
+	s.client.seq = f.seq
+	if s.caps&mysql.CLIENT_SESSION_TRACK == 0 && l.rest < len(p) {
+		// Rebuild in the pre-tracking format: the message runs to the end.
+		out := append(s.out[:0], p[:l.rest]...)
+		binary.LittleEndian.PutUint16(out[l.status:], st&^statusStateChanged)
+		out = append(out, info...)
+		s.out = out
+		p = out
+	}
+	if err := s.client.writePacket(p); err != nil {
+		return 0, clientGone{err}
+	}
+	return st, nil
+}
+
+// learnState applies the session-state-change records in b (from bc).
+func (s *session) learnState(bc *backendConn, b []byte) {
+	data, _, _, err := mysql.LengthEncodedString(b)
+	if err != nil {
+		return
+	}
+	for len(data) > 0 {
+		typ := data[0]
+		entry, _, n, err := mysql.LengthEncodedString(data[1:])
+		if err != nil {
+			return
+		}
+		data = data[1+n:]
+		switch typ {
+		case trackSystemVariables:
+			name, _, k, err := mysql.LengthEncodedString(entry)
+			if err != nil {
+				continue
+			}
+			value, _, _, err := mysql.LengthEncodedString(entry[k:])
+			if err != nil {
+				continue
+			}
+			s.noteVar(bc, string(name), string(value))
+		case trackSchema:
+			db, _, _, err := mysql.LengthEncodedString(entry)
+			if err == nil {
+				s.db = string(db)
+				bc.db = s.db
+			}
+		}
+	}
+}
+
+// noteVar records a session variable value reported by bc.
+func (s *session) noteVar(bc *backendConn, name, value string) {
+	if name == "last_gtid" {
+		s.lastGTID = value
+		return
+	}
+	if untracked[name] {
+		return
+	}
+	if bc.vars == nil {
+		bc.vars = make(map[string]string)
+	}
+	bc.vars[name] = value
+	if s.vars == nil {
+		s.vars = make(map[string]string)
+	}
+	if s.vars[name] != value {
+		s.vars[name] = value
+		s.varsGen++
+	}
+}
+
+// clientStatus is the status to report for a statement that ran on bc.
+// Transaction and autocommit bits always describe the session, which lives
+// on the primary, except inside a read-only transaction on a replica.
+func (s *session) clientStatus(bc *backendConn, st uint16) uint16 {
+	if bc == s.primary || s.route.ReadOnlyTx {
+		return st
+	}
+	const sessionBits = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOMMIT | mysql.SERVER_STATUS_IN_TRANS_READONLY
+	ps := uint16(mysql.SERVER_STATUS_AUTOCOMMIT)
+	if s.primary != nil {
+		ps = s.primary.status
+	}
+	return st&^sessionBits | ps&sessionBits
+}

@@ -1,0 +1,223 @@
+package router
+
+import "time"
+
+// Target is where a statement runs.
+type Target uint8
+
+const (
+	// TargetPrimary: the session's primary connection.
+	TargetPrimary Target = iota
+	// TargetReplica: a replica chosen by weighted round robin (the
+	// session's read-only transaction replica while one is open).
+	TargetReplica
+	// TargetLast: the connection that ran the session's previous statement
+	// (FOUND_ROWS(), SHOW WARNINGS and the like answer about it).
+	TargetLast
+)
+
+func (t Target) String() string {
+	switch t {
+	case TargetPrimary:
+		return "primary"
+	case TargetReplica:
+		return "replica"
+	case TargetLast:
+		return "last"
+	}
+	return "target?"
+}
+
+// Pin is why a session's statements all go to the primary for now. Pins are
+// kept as a bitset; the metric label is the String of one bit.
+type Pin uint8
+
+const (
+	PinTransaction Pin = 1 << iota // a transaction is open on the primary
+	PinTempTable                   // the session created temporary tables
+	PinLockTables                  // LOCK TABLES, FLUSH ... WITH READ LOCK
+	PinLockFunc                    // GET_LOCK named locks
+	PinUnsyncable                  // session state that cannot be copied to replicas
+	PinTextPrepare                 // SQL-level PREPARE statements live on the primary
+)
+
+var pinNames = []string{"transaction", "temp_table", "lock_tables", "named_lock", "unsyncable_state", "text_prepare"}
+
+func (p Pin) String() string {
+	for i, n := range pinNames {
+		if p == 1<<i {
+			return n
+		}
+	}
+	return "mixed"
+}
+
+// Pins lists the single pins set in p.
+func (p Pin) Pins() []Pin {
+	var out []Pin
+	for i := range pinNames {
+		if p&(1<<i) != 0 {
+			out = append(out, 1<<i)
+		}
+	}
+	return out
+}
+
+// Consistency is the read-your-writes level of a session.
+type Consistency uint8
+
+const (
+	// ConsistencySession: after a write, the session reads from the primary
+	// for a window (see Policy.SessionWindow), so it sees its own writes.
+	ConsistencySession Consistency = iota
+	// ConsistencyEventual: reads go to replicas regardless of recent writes.
+	ConsistencyEventual
+	// ConsistencyCausal: after a write, a replica serves the session's reads
+	// only once it has applied the write (decided by the proxy, which knows
+	// GTID positions); until then reads go to the primary.
+	ConsistencyCausal
+)
+
+// Policy holds the routing settings of a session.
+type Policy struct {
+	Consistency Consistency
+	// SessionWindow is how long reads stay on the primary after a write in
+	// ConsistencySession.
+	SessionWindow time.Duration
+	// LazyImplicit lets an autocommit=0 session read from replicas until its
+	// first write opens a transaction on the primary. Off: everything goes to
+	// the primary while autocommit is 0.
+	LazyImplicit bool
+}
+
+// State is what routing remembers about one session. The proxy's session
+// goroutine owns it; Decide reads it and Note updates it.
+type State struct {
+	Pins Pin
+	// Autocommit mirrors the session's autocommit (true until SET autocommit=0).
+	Autocommit bool
+	// ReadOnlyTx is set while a START TRANSACTION READ ONLY runs on a replica.
+	ReadOnlyTx bool
+	// UserVars is set once the session assigned user variables; reads that
+	// use them then run on the primary, where they live.
+	UserVars bool
+	// LastWrite is when the session's last write finished (zero: never).
+	LastWrite time.Time
+	// namedLocks counts GET_LOCK calls not yet matched by RELEASE_LOCK.
+	namedLocks int
+}
+
+// NewState returns the state of a fresh session.
+func NewState() State { return State{Autocommit: true} }
+
+// Decision is where one statement goes and why.
+type Decision struct {
+	Target Target
+	// Reason names the rule that chose the target, for metrics and logs
+	// (a fixed set of strings).
+	Reason string
+}
+
+// Decide chooses where the statement classified as c runs, at time now.
+func Decide(c Class, st *State, p Policy, now time.Time) Decision {
+	if st.ReadOnlyTx {
+		return Decision{TargetReplica, "read_only_transaction"}
+	}
+	if st.Pins != 0 {
+		return Decision{TargetPrimary, "pinned"}
+	}
+	if c.Hint == RoutePrimary {
+		return Decision{TargetPrimary, "hint"}
+	}
+	switch c.Kind {
+	case KindBegin:
+		if c.Flags&FlagTxReadOnly != 0 && c.Flags&FlagXA == 0 {
+			return Decision{TargetReplica, "read_only_transaction"}
+		}
+		return Decision{TargetPrimary, "transaction"}
+	case KindRead:
+		return decideRead(c, st, p, now)
+	case KindEmpty:
+		return Decision{TargetLast, "empty"}
+	}
+	if c.Flags&FlagUnsure != 0 {
+		return Decision{TargetPrimary, "unsure"}
+	}
+	return Decision{TargetPrimary, "write"}
+}
+
+func decideRead(c Class, st *State, p Policy, now time.Time) Decision {
+	switch {
+	case c.Flags&FlagNeedsPrevious != 0:
+		return Decision{TargetLast, "needs_previous"}
+	case c.Flags&(FlagLastInsertID|FlagUserVarWrite) != 0:
+		return Decision{TargetPrimary, "session_state"}
+	case c.Flags&FlagUserVarRead != 0 && st.UserVars:
+		return Decision{TargetPrimary, "user_variables"}
+	case !st.Autocommit && !p.LazyImplicit:
+		return Decision{TargetPrimary, "autocommit_off"}
+	case c.Hint == RouteReplica:
+		return Decision{TargetReplica, "hint"}
+	case p.Consistency == ConsistencySession && !st.LastWrite.IsZero() && now.Sub(st.LastWrite) < p.SessionWindow:
+		return Decision{TargetPrimary, "read_your_writes"}
+	}
+	return Decision{TargetReplica, "read"}
+}
+
+// Note records what a statement did, once it ran on target and succeeded (ok)
+// or failed. inTx is the primary's SERVER_STATUS_IN_TRANS after it, and
+// autocommit its SERVER_STATUS_AUTOCOMMIT.
+func Note(c Class, target Target, ok bool, st *State, inTx, autocommit bool, now time.Time) {
+	st.Autocommit = autocommit
+	if inTx {
+		st.Pins |= PinTransaction
+	} else {
+		st.Pins &^= PinTransaction
+	}
+	if st.ReadOnlyTx {
+		if c.Kind == KindCommit || c.Kind == KindRollback || c.Flags&FlagImplicitCommit != 0 {
+			st.ReadOnlyTx = false
+		}
+		return
+	}
+	if !ok {
+		return
+	}
+	if c.Kind == KindBegin && target == TargetReplica {
+		st.ReadOnlyTx = true
+	}
+	f := c.Flags
+	if c.Kind == KindPrepare {
+		st.Pins |= PinTextPrepare
+	}
+	if f&FlagTempTableCreate != 0 {
+		st.Pins |= PinTempTable
+	}
+	if c.Kind == KindLockTables {
+		st.Pins |= PinLockTables
+	}
+	if c.Kind == KindUnlockTables {
+		st.Pins &^= PinLockTables
+	}
+	if f&FlagLockFunc != 0 {
+		st.namedLocks++
+	}
+	if f&FlagReleaseLockFunc != 0 && st.namedLocks > 0 {
+		st.namedLocks--
+	}
+	if st.namedLocks > 0 {
+		st.Pins |= PinLockFunc
+	} else {
+		st.Pins &^= PinLockFunc
+	}
+	if f&FlagUserVarWrite != 0 {
+		st.UserVars = true
+	}
+	if target == TargetPrimary && (c.Kind == KindWrite || c.Kind == KindCommit) {
+		st.LastWrite = now
+	}
+}
+
+// Reset forgets everything a session did: COM_RESET_CONNECTION and
+// COM_CHANGE_USER start over.
+func (st *State) Reset() { *st = NewState() }
