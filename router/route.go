@@ -205,6 +205,9 @@ func Note(c Class, target Target, ok bool, st *State, inTx, autocommit bool, now
 	if f&FlagReleaseLockFunc != 0 && st.namedLocks > 0 {
 		st.namedLocks--
 	}
+	if f&FlagReleaseAllLocks != 0 {
+		st.namedLocks = 0
+	}
 	if st.namedLocks > 0 {
 		st.Pins |= PinLockFunc
 	} else {
