@@ -158,7 +158,9 @@ func decideRead(c Class, st *State, p Policy, now time.Time) Decision {
 		return Decision{TargetPrimary, "autocommit_off"}
 	case c.Hint == RouteReplica:
 		return Decision{TargetReplica, "hint"}
-	case p.Consistency == ConsistencySession && !st.LastWrite.IsZero() && now.Sub(st.LastWrite) < p.SessionWindow:
+	case p.Consistency != ConsistencyEventual && !st.LastWrite.IsZero() && now.Sub(st.LastWrite) < p.SessionWindow:
+		// ConsistencyCausal narrows this window with GTID positions where the
+		// proxy knows them; without them it behaves as ConsistencySession.
 		return Decision{TargetPrimary, "read_your_writes"}
 	}
 	return Decision{TargetReplica, "read"}

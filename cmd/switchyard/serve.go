@@ -11,10 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"time"
 
 	"github.com/switchyard-db/switchyard/config"
 	"github.com/switchyard-db/switchyard/proxy"
+	"github.com/switchyard-db/switchyard/router"
 )
 
 // serve runs the proxy described by cfg until ctx ends, then drains. ready,
@@ -72,6 +72,12 @@ func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
 			Connect:     cfg.Timeouts.Connect.Duration(),
 		},
 	}
+	opts.Routing = router.Policy{
+		Consistency:   consistency(cfg.Routing.Consistency),
+		SessionWindow: cfg.Routing.SessionWindow.Duration(),
+		LazyImplicit:  cfg.Routing.ImplicitTransactions == config.ImplicitTxLazy,
+	}
+	opts.NoReplicaError = cfg.Routing.NoReplica == config.NoReplicaError
 	switch cfg.TLS.Mode {
 	case config.TLSOptional, config.TLSRequired:
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
@@ -100,12 +106,27 @@ func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
 			}
 		}
 		pu.MaxConnections = u.MaxConnections
+		if u.Consistency != config.ConsistencyInherit {
+			c := consistency(u.Consistency)
+			pu.Consistency = &c
+		}
 		opts.Users = append(opts.Users, pu)
 	}
 	for _, b := range cfg.Backends {
 		opts.Backends = append(opts.Backends, &proxy.Backend{Name: b.Label(), Addr: b.Address, Role: string(b.Role), Weight: b.Weight})
 	}
 	return opts, nil
+}
+
+// consistency maps the configured level to the router's.
+func consistency(c config.Consistency) router.Consistency {
+	switch c {
+	case config.ConsistencyEventual:
+		return router.ConsistencyEventual
+	case config.ConsistencyCausal:
+		return router.ConsistencyCausal
+	}
+	return router.ConsistencySession
 }
 
 // loadRSAKey reads a PEM RSA private key (PKCS#1 or PKCS#8).
@@ -131,5 +152,3 @@ func loadRSAKey(path string) (*rsa.PrivateKey, error) {
 	}
 	return rk, nil
 }
-
-var _ = time.Second
