@@ -33,15 +33,15 @@ type session struct {
 	collation uint8
 	db        string
 
-	primary  *backendConn                // connection to the primary (attached at login)
-	replicas map[*Backend]*backendConn   // connections to replicas, opened on first use
-	last     *backendConn                // ran the previous statement
-	txConn   *backendConn                // replica running a read-only transaction
-	route    router.State                // routing memory (pins, recent writes...)
-	policy   router.Policy               // routing settings for this user
-	vars     map[string]string           // session variables changed by the client
-	varsGen  uint64                      // bumped when vars change
-	lastGTID string                      // GTID of the session's last write (MariaDB last_gtid)
+	primary  *backendConn              // connection to the primary (attached at login)
+	replicas map[*Backend]*backendConn // connections to replicas, opened on first use
+	last     *backendConn              // ran the previous statement
+	txConn   *backendConn              // replica running a read-only transaction
+	route    router.State              // routing memory (pins, recent writes...)
+	policy   router.Policy             // routing settings for this user
+	vars     map[string]string         // session variables changed by the client
+	varsGen  uint64                    // bumped when vars change
+	lastGTID string                    // GTID of the session's last write (MariaDB last_gtid)
 	stmts    map[uint32]*stmt
 	lastID   uint32 // last statement id handed out
 	failed   bool   // the last command ended with an ERR packet
@@ -54,7 +54,6 @@ type session struct {
 	killed  atomic.Bool                 // KILL CONNECTION arrived
 	aborted atomic.Bool                 // Shutdown gave up waiting
 }
-
 
 func newSession(srv *Server, id uint32, nc net.Conn) *session {
 	return &session{
