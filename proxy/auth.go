@@ -82,7 +82,7 @@ func (s *session) authenticate(r *handshakeResponse, scramble []byte) (*credenti
 	plugin, data := r.plugin, r.authData
 	if plugin != authNative && plugin != authCachingSha2 {
 		// Ask the client to switch to the plugin we greeted with.
-		plugin = s.srv.opts.AuthPlugin
+		plugin = s.srv.o().AuthPlugin
 		var err error
 		if data, err = s.authSwitch(plugin, scramble); err != nil {
 			return nil, err

@@ -31,7 +31,7 @@ func (s *session) command() error {
 	s.client.release()
 	s.client.seq = 0
 	nc := s.client.nc
-	if t := s.srv.opts.IdleTimeout; t > 0 {
+	if t := s.srv.o().IdleTimeout; t > 0 {
 		_ = nc.SetReadDeadline(time.Now().Add(t))
 	} else {
 		_ = nc.SetReadDeadline(time.Time{})
@@ -39,7 +39,7 @@ func (s *session) command() error {
 	if s.srv.isDraining() && !s.inTransaction() {
 		return s.command() // Shutdown raced with the deadline reset
 	}
-	p, err := s.client.readPacket(s.srv.opts.MaxPacketSize)
+	p, err := s.client.readPacket(s.srv.o().MaxPacketSize)
 	s.busy.Store(true)
 	defer s.busy.Store(false)
 	if err != nil {
@@ -50,10 +50,10 @@ func (s *session) command() error {
 			return errQuit
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			s.client.seq = 0
-			s.sendError(newSQLError(codeInactivity, "The client was disconnected by switchyard because of inactivity (timeouts.idle %s)", s.srv.opts.IdleTimeout))
+			s.sendError(newSQLError(codeInactivity, "The client was disconnected by switchyard because of inactivity (timeouts.idle %s)", s.srv.o().IdleTimeout))
 			return fmt.Errorf("idle timeout")
 		case errors.Is(err, errPacketTooLarge):
-			s.sendError(newSQLError(mysql.ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes (switchyard limits.max_packet_size is %d)", s.srv.opts.MaxPacketSize))
+			s.sendError(newSQLError(mysql.ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes (switchyard limits.max_packet_size is %d)", s.srv.o().MaxPacketSize))
 			return err
 		case errors.Is(err, errSequence):
 			s.sendError(newSQLError(mysql.ER_NET_PACKETS_OUT_OF_ORDER, "Got packets out of order: %v", err))
@@ -62,11 +62,21 @@ func (s *session) command() error {
 		return err
 	}
 	_ = nc.SetReadDeadline(time.Time{})
+	s.started = time.Now()
+	defer s.countBytes()
 	if len(p) == 0 {
 		s.sendError(newSQLError(mysql.ER_MALFORMED_PACKET, "Malformed communication packet: empty command"))
 		return nil
 	}
 	return s.dispatch(p)
+}
+
+// countBytes moves the client byte counts into the metrics.
+func (s *session) countBytes() {
+	m := s.srv.m
+	m.bytesIn.Add(float64(s.client.in))
+	m.bytesOut.Add(float64(s.client.out))
+	s.client.in, s.client.out = 0, 0
 }
 
 // testHookDispatch, when set by tests, sees every command before dispatch.
@@ -155,8 +165,9 @@ func (s *session) query(p []byte) error {
 		sql = ""
 	}
 	c := router.ClassifyMode(sql, s.sqlMode())
-	now := time.Now()
+	now := s.started
 	d := router.Decide(c, &s.route, s.policy, now)
+	s.srv.countReason(d.Reason)
 	bc, target, err := s.connFor(d)
 	if err != nil {
 		s.sendError(asSQLError(err))
@@ -165,6 +176,7 @@ func (s *session) query(p []byte) error {
 	err = s.forwardTo(bc, p, s.relayResults)
 	if err == nil {
 		s.note(c, target, bc, now)
+		s.observe(bc, cmdQuery, c.Kind)
 	}
 	return err
 }
@@ -176,6 +188,7 @@ func (s *session) query(p []byte) error {
 func (s *session) forwardTo(bc *backendConn, p []byte, relay func(*backendConn, byte) error) error {
 	s.active.Store(bc)
 	defer s.active.Store(nil)
+	s.sent = time.Now()
 	bc.seq = 0
 	err := bc.writePacket(p)
 	if err == nil {

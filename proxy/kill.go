@@ -135,7 +135,7 @@ func (s *session) kill(id uint32, query bool, perr error) error {
 // as the session's user (who owns the thread).
 func (s *session) killBackendThread(bc *backendConn, query bool) error {
 	key := poolKey{user: s.cred.user, caps: 0}
-	kc, err := dialBackend(context.Background(), bc.backend, key, s.cred, "", s.srv.opts.Pool.Connect)
+	kc, err := dialBackend(context.Background(), bc.backend, key, s.cred, "", s.srv.o().Pool.Connect)
 	if err != nil {
 		return err
 	}

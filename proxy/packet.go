@@ -35,6 +35,8 @@ type pconn struct {
 	seq uint8 // sequence id expected next / to use next
 
 	buf []byte // reusable buffer for whole logical packets
+
+	in, out uint64 // bytes read and written, headers included (for metrics)
 }
 
 const (
@@ -75,6 +77,7 @@ func (c *pconn) readPacket(max int) ([]byte, error) {
 			c.discardPacket(n)
 			return nil, errPacketTooLarge
 		}
+		c.in += uint64(4 + n)
 		start := len(c.buf)
 		c.buf = grow(c.buf, n)
 		if _, err := io.ReadFull(c.br, c.buf[start:start+n]); err != nil {
@@ -129,6 +132,7 @@ func (c *pconn) writePacket(payload []byte) error {
 		n := min(len(payload), maxFrame)
 		hdr := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), c.seq}
 		c.seq++
+		c.out += uint64(4 + n)
 		if _, err := c.bw.Write(hdr[:]); err != nil {
 			return err
 		}
@@ -179,6 +183,8 @@ func (c *pconn) copyFrame(dst *pconn, f frame) error {
 		return errDstWrite{err}
 	}
 	dst.seq = f.seq + 1
+	dst.out += uint64(4 + f.n)
+	c.in += uint64(4 + f.n)
 	return c.copyPayload(dst, f.n)
 }
 

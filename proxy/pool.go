@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Backend is one MySQL/MariaDB server behind Switchyard.
@@ -18,10 +19,49 @@ type Backend struct {
 	Role   string // "primary", "replica" or "" (decided by the topology)
 	Weight int
 
+	// The fields above are fixed once the Backend is in use; Server.Update
+	// makes new Backends that share the state below with the old ones.
+	*backendState
+}
+
+// backendState is what a backend keeps across reloads: its pools and health.
+type backendState struct {
 	failedUntil atomic.Int64 // unix nanos: out of read rotation until then
+	drained     atomic.Bool  // taken out of service by an operator
 
 	mu    sync.Mutex
 	pools map[string]*userPool // by user name
+
+	metrics               *backendMetrics
+	inUse, idle           prometheus.Gauge
+	poolWaits, poolWaited prometheus.Counter
+}
+
+// attachMetrics resolves the backend's metric children.
+func (b *Backend) attachMetrics(m *metrics) {
+	b.metrics = m.forBackend(b)
+	b.inUse = m.poolOpen.WithLabelValues(b.Name, "in_use")
+	b.idle = m.poolOpen.WithLabelValues(b.Name, "idle")
+	b.poolWaits = m.poolWaits.WithLabelValues(b.Name)
+	b.poolWaited = m.poolWaitTime.WithLabelValues(b.Name)
+}
+
+// counts returns the connections in use and idle, over all users.
+func (b *Backend) counts() (inUse, idle int) {
+	b.mu.Lock()
+	pools := make([]*userPool, 0, len(b.pools))
+	for _, p := range b.pools {
+		pools = append(pools, p)
+	}
+	b.mu.Unlock()
+	for _, p := range pools {
+		p.mu.Lock()
+		n := len(p.idle)
+		p.mu.Unlock()
+		idle += n
+		inUse += len(p.slots) - n
+	}
+	return inUse, idle
 }
 
 // poolKey selects interchangeable connections: same user, same
@@ -101,6 +141,9 @@ func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, d
 		}
 		t := time.NewTimer(p.opts.WaitTimeout)
 		defer t.Stop()
+		waitStart := time.Now()
+		p.backend.countWait()
+		defer func() { p.backend.waited(time.Since(waitStart)) }()
 		select {
 		case p.slots <- struct{}{}:
 		case <-t.C:
@@ -112,6 +155,7 @@ func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, d
 		}
 	}
 	if bc := p.takeIdle(key, db); bc != nil {
+		p.backend.gauge(+1, 0)
 		return bc, nil
 	}
 	bc, err := dialBackend(ctx, p.backend, key, cred, db, p.opts.Connect)
@@ -124,6 +168,7 @@ func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, d
 		<-p.slots
 		return nil, err
 	}
+	p.backend.gauge(+1, 0)
 	return bc, nil
 }
 
@@ -156,8 +201,10 @@ func (p *userPool) takeIdle(key poolKey, db string) *backendConn {
 			return nil
 		}
 		if bc.alive() {
+			p.backend.gauge(0, -1)
 			return bc
 		}
+		p.backend.gauge(0, -1)
 		bc.Close()
 	}
 }
@@ -170,6 +217,7 @@ func (p *userPool) evictOther(key poolKey) *backendConn {
 	for i, bc := range p.idle {
 		if bc.key != key {
 			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			p.backend.gauge(0, -1)
 			return bc
 		}
 	}
@@ -179,6 +227,7 @@ func (p *userPool) evictOther(key poolKey) *backendConn {
 // put returns a connection. Broken connections, and any beyond MaxIdle, are
 // closed; the caller has already reset the session state of the others.
 func (p *userPool) put(bc *backendConn) {
+	p.backend.gauge(-1, 0)
 	if !bc.broken && !bc.noPool {
 		bc.idleAt = time.Now()
 		bc.release()
@@ -186,6 +235,7 @@ func (p *userPool) put(bc *backendConn) {
 		if len(p.idle) < p.opts.MaxIdle {
 			p.idle = append(p.idle, bc)
 			p.mu.Unlock()
+			p.backend.gauge(0, +1)
 			return
 		}
 		p.mu.Unlock()
@@ -217,6 +267,7 @@ func (p *userPool) reap(now time.Time, all bool) {
 	p.idle = keep
 	p.mu.Unlock()
 	for _, bc := range old {
+		p.backend.gauge(0, -1)
 		bc.Close()
 		<-p.slots
 	}
@@ -232,6 +283,31 @@ func (b *Backend) reapIdle(now time.Time, all bool) {
 	b.mu.Unlock()
 	for _, p := range pools {
 		p.reap(now, all)
+	}
+}
+
+// gauge moves the backend's connection gauges.
+func (b *backendState) gauge(inUse, idle float64) {
+	if b.inUse == nil {
+		return
+	}
+	if inUse != 0 {
+		b.inUse.Add(inUse)
+	}
+	if idle != 0 {
+		b.idle.Add(idle)
+	}
+}
+
+func (b *backendState) countWait() {
+	if b.poolWaits != nil {
+		b.poolWaits.Inc()
+	}
+}
+
+func (b *backendState) waited(d time.Duration) {
+	if b.poolWaited != nil {
+		b.poolWaited.Add(d.Seconds())
 	}
 }
 

@@ -100,7 +100,7 @@ func (s *session) relayResults(bc *backendConn, cmd byte) error {
 				return s.flushClient()
 			}
 		case 0xff:
-			s.failed = true
+			s.relayedError(head)
 			if err := s.toClient(bc, f); err != nil {
 				return err
 			}
@@ -188,7 +188,7 @@ func (s *session) relayRows(bc *backendConn) (uint16, error) {
 			}
 			return s.relayEOF(bc, f, head)
 		case head[0] == 0xff:
-			s.failed = true
+			s.relayedError(head)
 			return 0, s.toClient(bc, f)
 		}
 		if err := s.toClient(bc, f); err != nil {
@@ -229,7 +229,7 @@ func (s *session) relayOne(bc *backendConn, _ byte) error {
 		}
 	default:
 		if len(head) > 0 && head[0] == 0xff {
-			s.failed = true
+			s.relayedError(head)
 		}
 		if err := s.toClient(bc, f); err != nil {
 			return err
@@ -272,5 +272,13 @@ func (s *session) localInfile(bc *backendConn, f frame) error {
 		if cf.n == 0 {
 			return bc.flush()
 		}
+	}
+}
+
+// relayedError notes an ERR packet passing from a backend to the client.
+func (s *session) relayedError(head []byte) {
+	s.failed = true
+	if len(head) >= 3 {
+		s.srv.m.countError(binary.LittleEndian.Uint16(head[1:]))
 	}
 }

@@ -38,7 +38,7 @@ func (s *session) connFor(d router.Decision) (*backendConn, router.Target, error
 		if err == nil {
 			return bc, router.TargetReplica, nil
 		}
-		if s.srv.opts.NoReplicaError {
+		if s.srv.o().NoReplicaError {
 			return nil, router.TargetReplica, newSQLError(mysql.ER_UNKNOWN_ERROR,
 				"switchyard: %v for a read (routing.no_replica is error): %v", errNoReplica, err)
 		}
@@ -190,7 +190,13 @@ func (s *session) note(c router.Class, target router.Target, bc *backendConn, no
 	if bc == s.primary {
 		target = router.TargetPrimary
 	}
+	pins := s.route.Pins
 	router.Note(c, target, !s.failed, &s.route, inTx, autocommit, now)
+	if added := s.route.Pins &^ pins; added != 0 {
+		for _, p := range added.Pins() {
+			s.srv.m.pins.WithLabelValues(p.String()).Inc()
+		}
+	}
 	switch {
 	case !s.route.ReadOnlyTx:
 		s.txConn = nil
@@ -201,7 +207,7 @@ func (s *session) note(c router.Class, target router.Target, bc *backendConn, no
 
 // policyFor returns the routing policy of a user.
 func (s *Server) policyFor(u User) router.Policy {
-	p := s.opts.Routing
+	p := s.o().Routing
 	if u.Consistency != nil {
 		p.Consistency = *u.Consistency
 	}
@@ -268,10 +274,10 @@ func (s *Server) pickReplica() *Backend {
 
 // usable reports whether b may serve reads now.
 func (s *Server) usable(b *Backend) bool {
-	if b.failedUntil.Load() > time.Now().UnixNano() {
+	if b.drained.Load() || b.failedUntil.Load() > time.Now().UnixNano() {
 		return false
 	}
-	if h := s.opts.Health; h != nil {
+	if h := s.o().Health; h != nil {
 		return h(b.Name)
 	}
 	return true

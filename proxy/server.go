@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchyard-db/switchyard/router"
 )
 
@@ -73,11 +74,14 @@ type Options struct {
 
 	// Logger receives logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Registerer receives the proxy's Prometheus metrics; nil means they
+	// are kept but not registered.
+	Registerer prometheus.Registerer
 }
 
 // Server is a Switchyard proxy instance.
 type Server struct {
-	opts         Options
+	cur          atomic.Pointer[Options] // the options in force; Update swaps them
 	log          *slog.Logger
 	rsaKey       *rsa.PrivateKey
 	rsaPublicPEM []byte
@@ -86,6 +90,9 @@ type Server struct {
 	panics       atomic.Int64 // sessions ended by a recovered panic
 	version      atomic.Pointer[string]
 	replicas     atomic.Pointer[replicaSchedule]
+	m            *metrics
+	routeLatency [2]prometheus.Observer // by route: primary, replica
+	reasons      sync.Map               // routing reason -> prometheus.Counter
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -99,31 +106,10 @@ type Server struct {
 
 // New validates opts and returns a Server ready to Serve.
 func New(opts Options) (*Server, error) {
-	switch opts.AuthPlugin {
-	case "":
-		opts.AuthPlugin = authNative
-	case authNative, authCachingSha2:
-	default:
-		return nil, fmt.Errorf("unsupported auth plugin %q", opts.AuthPlugin)
-	}
-	if opts.TLSMode != TLSOff && opts.TLS == nil {
-		return nil, errors.New("tls mode needs a TLS config")
-	}
-	if len(opts.Backends) == 0 {
-		return nil, errors.New("no backends")
-	}
-	if opts.HandshakeTimeout <= 0 {
-		opts.HandshakeTimeout = 10 * time.Second
-	}
-	if opts.MaxPacketSize <= 0 {
-		opts.MaxPacketSize = 64 << 20
-	}
-	opts.Pool = opts.Pool.withDefaults()
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	if err := opts.normalize(); err != nil {
+		return nil, err
 	}
 	s := &Server{
-		opts:      opts,
 		log:       opts.Logger,
 		rsaKey:    opts.RSAKey,
 		listeners: make(map[net.Listener]struct{}),
@@ -143,11 +129,56 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("encode rsa public key: %w", err)
 	}
 	s.rsaPublicPEM = pemKey
-	s.SetUsers(opts.Users)
-	s.replicas.Store(newReplicaSchedule(opts.Backends))
+	s.m = newMetrics(opts.Registerer)
+	s.routeLatency = [2]prometheus.Observer{s.m.latency.WithLabelValues("primary"), s.m.latency.WithLabelValues("replica")}
+	s.install(&opts)
 	go s.reapLoop()
 	return s, nil
 }
+
+// normalize checks options and applies defaults.
+func (opts *Options) normalize() error {
+	switch opts.AuthPlugin {
+	case "":
+		opts.AuthPlugin = authNative
+	case authNative, authCachingSha2:
+	default:
+		return fmt.Errorf("unsupported auth plugin %q", opts.AuthPlugin)
+	}
+	if opts.TLSMode != TLSOff && opts.TLS == nil {
+		return errors.New("tls mode needs a TLS config")
+	}
+	if len(opts.Backends) == 0 {
+		return errors.New("no backends")
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	if opts.MaxPacketSize <= 0 {
+		opts.MaxPacketSize = 64 << 20
+	}
+	opts.Pool = opts.Pool.withDefaults()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return nil
+}
+
+// install puts opts in force.
+func (s *Server) install(opts *Options) {
+	for _, b := range opts.Backends {
+		if b.backendState == nil {
+			b.backendState = &backendState{}
+			b.attachMetrics(s.m)
+		}
+	}
+	s.cur.Store(opts)
+	s.SetUsers(opts.Users)
+	s.replicas.Store(newReplicaSchedule(opts.Backends))
+}
+
+// o returns the options in force.
+func (s *Server) o() *Options { return s.cur.Load() }
 
 // SetUsers replaces the accounts clients may log in as. Sessions already
 // logged in are not affected.
@@ -167,12 +198,12 @@ func (s *Server) user(name string) (User, bool) {
 // primary returns the backend that takes writes. Until the topology follows
 // read_only, it is the backend with role "primary", else the first.
 func (s *Server) primary() *Backend {
-	for _, b := range s.opts.Backends {
+	for _, b := range s.o().Backends {
 		if b.Role == "primary" {
 			return b
 		}
 	}
-	return s.opts.Backends[0]
+	return s.o().Backends[0]
 }
 
 // fallbackVersion is announced when the primary's version is unknown.
@@ -181,30 +212,40 @@ const fallbackVersion = "8.0.35-switchyard"
 // serverVersion returns the version string for greetings: the configured
 // one, or the primary's, learned from its greeting on first use.
 func (s *Server) serverVersion() string {
-	if s.opts.ServerVersion != "" {
-		return s.opts.ServerVersion
+	if s.o().ServerVersion != "" {
+		return s.o().ServerVersion
 	}
 	if v := s.version.Load(); v != nil {
 		return *v
 	}
-	b := s.primary()
-	nc, err := net.DialTimeout("tcp", b.Addr, s.opts.Pool.Connect)
-	if err != nil {
-		return fallbackVersion
-	}
-	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(s.opts.Pool.Connect))
-	c := newPconn(nc, 1024)
-	p, err := c.readPacket(1 << 16)
-	if err != nil {
-		return fallbackVersion
-	}
-	g, err := parseGreeting(p)
+	g, err := readGreeting(s.primary().Addr, s.o().Pool.Connect)
 	if err != nil {
 		return fallbackVersion
 	}
 	s.version.Store(&g.version)
 	return g.version
+}
+
+// readGreeting connects to addr and reads the server's greeting.
+func readGreeting(addr string, timeout time.Duration) (*greeting, error) {
+	nc, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	c := newPconn(nc, 1024)
+	p, err := c.readPacket(1 << 16)
+	if err != nil {
+		return nil, err
+	}
+	return parseGreeting(p)
+}
+
+// probe checks that a server at addr answers with a greeting.
+func probe(addr string, timeout time.Duration) error {
+	_, err := readGreeting(addr, timeout)
+	return err
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -259,14 +300,18 @@ func (s *Server) startSession(nc net.Conn) {
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
+		s.m.rejected.WithLabelValues("shutdown").Inc()
 		nc.Close()
 		return
 	}
+	s.m.clients.Inc()
+	s.m.clientsTotal.Inc()
 	s.sessions[id] = sess
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
+		defer s.m.clients.Dec()
 		defer s.forget(sess)
 		sess.serve()
 	}()
@@ -297,10 +342,12 @@ func (s *Server) admit(sess *session, u User) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.unadmitLocked(sess)
-	if m := s.opts.MaxConnections; m > 0 && s.clients >= m {
+	if m := s.o().MaxConnections; m > 0 && s.clients >= m {
+		s.m.rejected.WithLabelValues("max_connections").Inc()
 		return newSQLError(1040, "Too many connections: switchyard allows %d client connections (limits.max_connections)", m)
 	}
 	if m := u.MaxConnections; m > 0 && s.perUser[u.Name] >= m {
+		s.m.rejected.WithLabelValues("max_user_connections").Inc()
 		return newSQLError(1203, "User %s already has more than 'max_user_connections' active connections (%d allowed by switchyard)", u.Name, m)
 	}
 	s.perUser[u.Name]++
@@ -365,7 +412,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-finished
 	}
-	for _, b := range s.opts.Backends {
+	for _, b := range s.o().Backends {
 		b.reapIdle(time.Now(), true)
 	}
 	return err
@@ -373,14 +420,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // reapLoop closes idle backend connections past their idle timeout.
 func (s *Server) reapLoop() {
-	t := time.NewTicker(min(s.opts.Pool.IdleTimeout/2, 30*time.Second))
+	t := time.NewTicker(min(s.o().Pool.IdleTimeout/2, 30*time.Second))
 	defer t.Stop()
 	for {
 		select {
 		case <-s.done:
 			return
 		case now := <-t.C:
-			for _, b := range s.opts.Backends {
+			for _, b := range s.o().Backends {
 				b.reapIdle(now, false)
 			}
 		}

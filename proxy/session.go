@@ -43,8 +43,10 @@ type session struct {
 	varsGen  uint64                    // bumped when vars change
 	lastGTID string                    // GTID of the session's last write (MariaDB last_gtid)
 	stmts    map[uint32]*stmt
-	lastID   uint32 // last statement id handed out
-	failed   bool   // the last command ended with an ERR packet
+	lastID   uint32    // last statement id handed out
+	failed   bool      // the last command ended with an ERR packet
+	started  time.Time // when the current command arrived
+	sent     time.Time // when it was sent to a backend
 
 	out   []byte // scratch for packets built by Switchyard
 	okBuf []byte // scratch for OK packets being rewritten
@@ -70,12 +72,16 @@ func (s *session) serve() {
 	defer func() {
 		if r := recover(); r != nil {
 			s.srv.panics.Add(1)
+			s.srv.m.panics.Inc()
 			s.log.Error("session panic", "panic", r, "stack", string(debug.Stack()))
 			s.sendError(newSQLError(mysql.ER_UNKNOWN_ERROR, "switchyard: internal error in session %d; the connection is closed", s.id))
 		}
 		s.close()
 	}()
 	if err := s.handshake(); err != nil {
+		if s.cred == nil {
+			s.srv.m.rejected.WithLabelValues("handshake").Inc()
+		}
 		if !isClosed(err) {
 			s.log.Warn("connection rejected", "err", err, "user", s.userName())
 		}
@@ -139,24 +145,24 @@ func (s *session) releaseAll() {
 // handshake authenticates the client and attaches a primary connection.
 func (s *session) handshake() error {
 	nc := s.client.nc
-	_ = nc.SetDeadline(time.Now().Add(s.srv.opts.HandshakeTimeout))
+	_ = nc.SetDeadline(time.Now().Add(s.srv.o().HandshakeTimeout))
 	defer nc.SetDeadline(time.Time{})
 
 	caps := serverCaps
-	if s.srv.opts.TLSMode != TLSOff {
+	if s.srv.o().TLSMode != TLSOff {
 		caps |= mysql.CLIENT_SSL
 	}
 	scramble := newScramble()
 	s.scramble = scramble
 	s.client.seq = 0
-	if err := s.writeClient(appendGreeting(s.out[:0], s.srv.serverVersion(), s.id, scramble, caps, s.srv.opts.AuthPlugin)); err != nil {
+	if err := s.writeClient(appendGreeting(s.out[:0], s.srv.serverVersion(), s.id, scramble, caps, s.srv.o().AuthPlugin)); err != nil {
 		return err
 	}
 	p, err := s.client.readPacket(4096)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-			s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: no handshake response within %s", s.srv.opts.HandshakeTimeout))
+			s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: no handshake response within %s", s.srv.o().HandshakeTimeout))
 			return fmt.Errorf("handshake timeout: %w", err)
 		}
 		if errors.Is(err, errSequence) || errors.Is(err, errPacketTooLarge) {
@@ -166,11 +172,11 @@ func (s *session) handshake() error {
 	}
 	overTLS := false
 	if parseSSLRequest(p) {
-		if s.srv.opts.TLSMode == TLSOff {
+		if s.srv.o().TLSMode == TLSOff {
 			s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: TLS requested but switchyard has tls.mode off"))
 			return errors.New("client asked for TLS, which is off")
 		}
-		if err := s.upgradeTLS(s.srv.opts.TLS); err != nil {
+		if err := s.upgradeTLS(s.srv.o().TLS); err != nil {
 			return err
 		}
 		overTLS = true
@@ -185,7 +191,7 @@ func (s *session) handshake() error {
 	}
 	r.tls = overTLS
 	s.overTLS = overTLS
-	if s.srv.opts.TLSMode == TLSRequired && !overTLS {
+	if s.srv.o().TLSMode == TLSRequired && !overTLS {
 		s.sendError(newSQLError(3159, "Connections using insecure transport are prohibited: switchyard requires TLS (tls.mode: required)"))
 		return errors.New("client without TLS refused")
 	}
@@ -233,7 +239,7 @@ func (s *session) attachPrimary() error {
 // acquire takes a connection to b from the pool, in the session's state.
 func (s *session) acquire(b *Backend) (*backendConn, error) {
 	key := poolKey{user: s.cred.user, caps: s.caps&backendCapsMask | mysql.CLIENT_SESSION_TRACK, collation: s.collation}
-	p := b.pool(s.cred.user, s.srv.opts.Pool)
+	p := b.pool(s.cred.user, s.srv.o().Pool)
 	bc, err := p.acquire(context.Background(), key, s.cred, s.db)
 	if err != nil {
 		var se *sqlError
@@ -253,9 +259,9 @@ func (s *session) acquire(b *Backend) (*backendConn, error) {
 // release resets a backend connection and returns it to its pool (or closes
 // it when it cannot be reset).
 func (s *session) release(bc *backendConn) {
-	p := bc.backend.pool(s.cred.user, s.srv.opts.Pool)
+	p := bc.backend.pool(s.cred.user, s.srv.o().Pool)
 	if !bc.broken {
-		_ = bc.nc.SetDeadline(time.Now().Add(s.srv.opts.Pool.Connect))
+		_ = bc.nc.SetDeadline(time.Now().Add(s.srv.o().Pool.Connect))
 		if err := bc.reset(); err != nil {
 			bc.broken = true
 		}
@@ -323,6 +329,7 @@ func (s *session) writeClient(p []byte) error {
 
 // sendError sends e as an ERR packet with the next sequence id.
 func (s *session) sendError(e *sqlError) {
+	s.srv.m.countError(e.code)
 	s.out = appendErr(s.out[:0], e)
 	_ = s.writeClient(s.out)
 }

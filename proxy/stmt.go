@@ -3,7 +3,6 @@ package proxy
 import (
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/switchyard-db/switchyard/router"
@@ -43,7 +42,11 @@ func (s *session) prepare(p []byte) error {
 		s.sendError(asSQLError(err))
 		return nil
 	}
-	return s.forwardTo(bc, p, func(bc *backendConn, _ byte) error { return s.relayPrepare(bc, sql, c) })
+	err = s.forwardTo(bc, p, func(bc *backendConn, _ byte) error { return s.relayPrepare(bc, sql, c) })
+	if err == nil {
+		s.observe(bc, cmdPrepare, c.Kind)
+	}
+	return err
 }
 
 // relayPrepare relays a COM_STMT_PREPARE response, replacing the server's
@@ -55,9 +58,6 @@ func (s *session) relayPrepare(bc *backendConn, sql string, c router.Class) erro
 		return err
 	}
 	if len(head) == 0 || head[0] != 0x00 || f.n < 12 || f.n > headSize {
-		if len(head) > 0 && head[0] == 0xff {
-			s.failed = true
-		}
 		return s.relayOne(bc, 0)
 	}
 	ok := append(s.out[:0], head...)
@@ -149,11 +149,12 @@ func (s *session) execute(p []byte) error {
 	if st == nil {
 		return nil
 	}
-	now := time.Now()
+	now := s.started
 	d := router.Decide(st.class, &s.route, s.policy, now)
 	if st.longData {
 		d = router.Decision{Target: router.TargetPrimary, Reason: "long_data"}
 	}
+	s.srv.countReason(d.Reason)
 	bc, target, err := s.connFor(d)
 	if err != nil {
 		s.sendError(asSQLError(err))
@@ -182,6 +183,7 @@ func (s *session) execute(p []byte) error {
 	st.last = bc
 	_ = id
 	s.note(st.class, target, bc, now)
+	s.observe(bc, cmdExecute, st.class.Kind)
 	return err
 }
 

@@ -78,6 +78,9 @@ const (
 	numKinds
 )
 
+// NumKinds is the number of Kinds, for tables indexed by Kind.
+const NumKinds = int(numKinds)
+
 var kindNames = [numKinds]string{
 	KindWrite:               "write",
 	KindRead:                "read",

@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Control of a running Server: reload, drain, and status for the admin API.
+
+// Update puts new options in force without dropping client sessions: users,
+// backends (matched by address, keeping their pools and state), weights,
+// roles, routing, limits and timeouts. Sessions already logged in keep their
+// user and routing policy; new statements use the new backends at once.
+// TLS, the RSA key, the logger and the registerer cannot change.
+func (s *Server) Update(opts Options) error {
+	if err := opts.normalize(); err != nil {
+		return err
+	}
+	old := s.o()
+	opts.TLS, opts.TLSMode, opts.RSAKey = old.TLS, old.TLSMode, old.RSAKey
+	opts.Logger, opts.Registerer = old.Logger, old.Registerer
+	byAddr := make(map[string]*Backend, len(old.Backends))
+	for _, b := range old.Backends {
+		byAddr[b.Addr] = b
+	}
+	kept := make(map[*Backend]bool)
+	backends := make([]*Backend, 0, len(opts.Backends))
+	for _, nb := range opts.Backends {
+		if b := byAddr[nb.Addr]; b != nil {
+			nb.backendState = b.backendState
+			kept[b] = true
+		}
+		backends = append(backends, nb)
+	}
+	opts.Backends = backends
+	s.install(&opts)
+	for _, b := range old.Backends {
+		if !kept[b] {
+			// Removed: idle connections close now; sessions let go of the
+			// rest as they end.
+			b.reapIdle(time.Now(), true)
+		}
+	}
+	s.log.Info("configuration updated", "backends", len(backends), "users", len(opts.Users))
+	return nil
+}
+
+// errUnknownBackend is returned for a backend name not in the configuration.
+var errUnknownBackend = errors.New("unknown backend")
+
+// Drain takes the backend named out of service (drained true) or puts it
+// back. A drained replica gets no new reads; sessions move away at their
+// next statement outside a read-only transaction. The primary cannot be
+// drained: writes have nowhere else to go.
+func (s *Server) Drain(name string, drained bool) error {
+	for _, b := range s.o().Backends {
+		if b.Name != name {
+			continue
+		}
+		if drained && b == s.primary() {
+			return fmt.Errorf("backend %s is the primary: writes have nowhere else to go", name)
+		}
+		b.drained.Store(drained)
+		s.log.Warn("backend drain changed", "backend", name, "drained", drained)
+		return nil
+	}
+	return fmt.Errorf("%w %q", errUnknownBackend, name)
+}
+
+// BackendStatus describes one backend for the admin API.
+type BackendStatus struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Role    string `json:"role"`
+	Weight  int    `json:"weight"`
+	Drained bool   `json:"drained"`
+	// Usable is whether the backend may take new reads now (replicas) or
+	// writes (the primary).
+	Usable bool `json:"usable"`
+	// InUse and Idle count the pooled connections, over all users.
+	InUse int `json:"in_use"`
+	Idle  int `json:"idle"`
+}
+
+// Backends reports every backend's state.
+func (s *Server) Backends() []BackendStatus {
+	primary := s.primary()
+	var out []BackendStatus
+	for _, b := range s.o().Backends {
+		st := BackendStatus{Name: b.Name, Address: b.Addr, Role: b.Role, Weight: b.Weight, Drained: b.drained.Load()}
+		if b == primary {
+			st.Role = "primary"
+			st.Usable = b.failedUntil.Load() <= time.Now().UnixNano()
+		} else {
+			if st.Role == "" {
+				st.Role = "replica"
+			}
+			st.Usable = s.usable(b)
+		}
+		st.InUse, st.Idle = b.counts()
+		out = append(out, st)
+	}
+	return out
+}
+
+// Ready reports whether the proxy can serve: the primary answers. It dials
+// the primary and reads its greeting, within the connect timeout.
+func (s *Server) Ready() error {
+	b := s.primary()
+	if err := probe(b.Addr, s.o().Pool.Connect); err != nil {
+		return fmt.Errorf("primary %s (%s): %w", b.Name, b.Addr, err)
+	}
+	return nil
+}
+
+// Clients returns the number of client sessions.
+func (s *Server) Clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}

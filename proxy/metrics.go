@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchyard-db/switchyard/router"
+)
+
+// metrics are Switchyard's Prometheus metrics. Labels are bounded: route,
+// backend (from the configuration), command, class, reason and MySQL error
+// code; never query text or user input. Children used per statement are
+// resolved once and cached, so the hot path does no label lookups.
+type metrics struct {
+	statements    *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	backendTime   *prometheus.HistogramVec
+	errors        *prometheus.CounterVec
+	clients       prometheus.Gauge
+	clientsTotal  prometheus.Counter
+	rejected      *prometheus.CounterVec
+	poolOpen      *prometheus.GaugeVec
+	poolWaits     *prometheus.CounterVec
+	poolWaitTime  *prometheus.CounterVec
+	pins          *prometheus.CounterVec
+	routed        *prometheus.CounterVec
+	bytes         *prometheus.CounterVec
+	panics        prometheus.Counter
+	bytesIn       prometheus.Counter
+	bytesOut      prometheus.Counter
+	errorChildren sync.Map // error code -> prometheus.Counter
+}
+
+// Commands counted in switchyard_statements_total.
+const (
+	cmdQuery = iota
+	cmdExecute
+	cmdPrepare
+	cmdOther
+	numCmds
+)
+
+var cmdNames = [numCmds]string{"query", "execute", "prepare", "other"}
+
+// backendMetrics caches the children of one backend.
+type backendMetrics struct {
+	statements  [2][numCmds][router.NumKinds]prometheus.Counter // [route][command][kind]
+	backendTime prometheus.Observer
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		statements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_statements_total",
+			Help: "Statements run, by route (primary or replica), backend, command and statement class.",
+		}, []string{"route", "backend", "command", "class"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "switchyard_statement_duration_seconds",
+			Help:    "Time from a client command's arrival to the end of its response, as the client sees it, by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}, []string{"route"}),
+		backendTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "switchyard_backend_statement_duration_seconds",
+			Help:    "Time from sending a command to a backend to the end of its response, by backend.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}, []string{"backend"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_errors_total",
+			Help: "Error packets sent to clients, by MySQL error code (from backends and from Switchyard).",
+		}, []string{"code"}),
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchyard_client_connections",
+			Help: "Client connections open now.",
+		}),
+		clientsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_client_connections_total",
+			Help: "Client connections accepted.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_client_connections_rejected_total",
+			Help: "Client connections refused, by reason.",
+		}, []string{"reason"}),
+		poolOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchyard_backend_connections",
+			Help: "Backend connections, by backend and state (idle or in_use).",
+		}, []string{"backend", "state"}),
+		poolWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_backend_pool_waits_total",
+			Help: "Times a session waited for a free backend connection slot, by backend.",
+		}, []string{"backend"}),
+		poolWaitTime: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_backend_pool_wait_seconds_total",
+			Help: "Time sessions spent waiting for backend connection slots, by backend.",
+		}, []string{"backend"}),
+		pins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_session_pins_total",
+			Help: "Sessions pinned to the primary, by reason, counted when the pin starts.",
+		}, []string{"reason"}),
+		routed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_routing_decisions_total",
+			Help: "Routing decisions by the rule that made them (unsure counts statements sent to the primary because the classifier could not decide).",
+		}, []string{"reason"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_client_bytes_total",
+			Help: "Bytes exchanged with clients, by direction (in: from clients, out: to clients).",
+		}, []string{"direction"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_session_panics_total",
+			Help: "Sessions ended by a recovered panic.",
+		}),
+	}
+	m.bytesIn = m.bytes.WithLabelValues("in")
+	m.bytesOut = m.bytes.WithLabelValues("out")
+	if reg != nil {
+		reg.MustRegister(m.statements, m.latency, m.backendTime, m.errors, m.clients, m.clientsTotal, m.rejected,
+			m.poolOpen, m.poolWaits, m.poolWaitTime, m.pins, m.routed, m.bytes, m.panics)
+	}
+	return m
+}
+
+// forBackend resolves the children of backend b.
+func (m *metrics) forBackend(b *Backend) *backendMetrics {
+	bm := &backendMetrics{backendTime: m.backendTime.WithLabelValues(b.Name)}
+	for r, route := range []string{"primary", "replica"} {
+		for c := range numCmds {
+			for k := range router.NumKinds {
+				bm.statements[r][c][k] = m.statements.WithLabelValues(route, b.Name, cmdNames[c], router.Kind(k).String())
+			}
+		}
+	}
+	return bm
+}
+
+// countReason counts a routing decision by its rule.
+func (s *Server) countReason(reason string) {
+	c, ok := s.reasons.Load(reason)
+	if !ok {
+		c, _ = s.reasons.LoadOrStore(reason, s.m.routed.WithLabelValues(reason))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+// countError counts an error packet with code.
+func (m *metrics) countError(code uint16) {
+	c, ok := m.errorChildren.Load(code)
+	if !ok {
+		c, _ = m.errorChildren.LoadOrStore(code, m.errors.WithLabelValues(strconv.Itoa(int(code))))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+// observe records one statement that ran on bc.
+func (s *session) observe(bc *backendConn, cmd int, kind router.Kind) {
+	now := time.Now()
+	started, sent := s.started, s.sent
+	route := 0
+	if bc != s.primary {
+		route = 1
+	}
+	bm := bc.backend.metrics
+	if bm == nil {
+		return
+	}
+	bm.statements[route][cmd][kind].Inc()
+	bm.backendTime.Observe(now.Sub(sent).Seconds())
+	s.srv.routeLatency[route].Observe(now.Sub(started).Seconds())
+}
