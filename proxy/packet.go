@@ -62,15 +62,18 @@ func (c *pconn) reset(nc net.Conn) {
 func (c *pconn) readPacket(max int) ([]byte, error) {
 	c.buf = c.buf[:0]
 	for {
-		var hdr [4]byte
-		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+		f, err := c.readFrameHeader()
+		if err != nil {
+			if err == io.EOF && len(c.buf) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
 			return nil, err
 		}
-		n := int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16)
-		if hdr[3] != c.seq {
+		n := f.n
+		if f.seq != c.seq {
 			want := c.seq
-			c.seq = hdr[3] + 1
-			return nil, fmt.Errorf("%w: got sequence id %d, want %d", errSequence, hdr[3], want)
+			c.seq = f.seq + 1
+			return nil, fmt.Errorf("%w: got sequence id %d, want %d", errSequence, f.seq, want)
 		}
 		c.seq++
 		if max > 0 && len(c.buf)+n > max {
@@ -130,12 +133,11 @@ func grow(b []byte, n int) []byte {
 func (c *pconn) writePacket(payload []byte) error {
 	for {
 		n := min(len(payload), maxFrame)
-		hdr := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), c.seq}
-		c.seq++
-		c.out += uint64(4 + n)
-		if _, err := c.bw.Write(hdr[:]); err != nil {
+		if err := writeHeader(c.bw, n, c.seq); err != nil {
 			return err
 		}
+		c.seq++
+		c.out += uint64(4 + n)
 		if _, err := c.bw.Write(payload[:n]); err != nil {
 			return err
 		}
@@ -147,6 +149,20 @@ func (c *pconn) writePacket(payload []byte) error {
 }
 
 func (c *pconn) flush() error { return c.bw.Flush() }
+
+// writeHeader writes a frame header byte by byte: a [4]byte handed to
+// bufio.Writer.Write would escape to the heap, once per relayed row.
+func writeHeader(w *bufio.Writer, n int, seq uint8) error {
+	if w.Available() < 4 {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	_ = w.WriteByte(byte(n))
+	_ = w.WriteByte(byte(n >> 8))
+	_ = w.WriteByte(byte(n >> 16))
+	return w.WriteByte(seq)
+}
 
 // frame is the header of one physical frame being relayed.
 type frame struct {
@@ -178,8 +194,7 @@ func (c *pconn) peekPayload(n int) ([]byte, error) {
 
 // copyFrame copies one frame (header already read) to dst without allocating.
 func (c *pconn) copyFrame(dst *pconn, f frame) error {
-	hdr := [4]byte{byte(f.n), byte(f.n >> 8), byte(f.n >> 16), f.seq}
-	if _, err := dst.bw.Write(hdr[:]); err != nil {
+	if err := writeHeader(dst.bw, f.n, f.seq); err != nil {
 		return errDstWrite{err}
 	}
 	dst.seq = f.seq + 1

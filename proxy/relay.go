@@ -53,8 +53,10 @@ func copyPacket(src, dst *pconn, f frame) error {
 // toClient copies a backend packet to the client, telling client failures apart.
 func (s *session) toClient(bc *backendConn, f frame) error {
 	err := copyPacket(bc.pconn, s.client, f)
-	var dw errDstWrite
-	if errors.As(err, &dw) {
+	if err == nil {
+		return nil
+	}
+	if dw, ok := err.(errDstWrite); ok {
 		return clientGone{dw.err}
 	}
 	return err

@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/router"
+)
+
+// Microbenchmarks of the hot path. The backend side is a canned response
+// replayed from memory, so that they measure Switchyard's own work: relay,
+// routing and state application (end-to-end figures come from test/bench).
+
+// loopConn replays the same bytes forever and discards writes.
+type loopConn struct {
+	bytesConn
+	data []byte
+	off  int
+}
+
+func (c *loopConn) Read(b []byte) (int, error) {
+	n := copy(b, c.data[c.off:])
+	c.off = (c.off + n) % len(c.data)
+	return n, nil
+}
+
+func (c *loopConn) Write(b []byte) (int, error) { return len(b), nil }
+
+// resultSet builds a text result set of rows rows with one column of
+// rowSize bytes (classic EOF framing).
+func resultSet(rows, rowSize int) []byte {
+	var out []byte
+	seq := byte(1)
+	add := func(p []byte) {
+		out = append(out, byte(len(p)), byte(len(p)>>8), byte(len(p)>>16), seq)
+		out = append(out, p...)
+		seq++
+	}
+	add([]byte{1})
+	add([]byte("\x03def\x00\x00\x00\x01c\x01c\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00"))
+	add([]byte{0xfe, 0, 0, 2, 0})
+	row := mysql.AppendLengthEncodedInteger(nil, uint64(rowSize))
+	row = append(row, bytes.Repeat([]byte("x"), rowSize)...)
+	for range rows {
+		add(row)
+	}
+	add([]byte{0xfe, 0, 0, 2, 0})
+	return out
+}
+
+func benchSession(b *testing.B, backendData []byte) (*session, *backendConn) {
+	srv := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), m: newMetrics(nil)}
+	opts := &Options{}
+	srv.cur.Store(opts)
+	s := newSession(srv, 1, &bytesConn{r: bytes.NewReader(nil), w: io.Discard})
+	s.client = newPconn(&loopConn{}, clientBufSize)
+	be := &Backend{Name: "bench", Addr: "127.0.0.1:1", backendState: &backendState{}}
+	bc := &backendConn{pconn: newPconn(&loopConn{data: backendData}, backendBufSize), backend: be}
+	s.primary = bc
+	return s, bc
+}
+
+func benchRelay(b *testing.B, rows, rowSize int) {
+	data := resultSet(rows, rowSize)
+	s, bc := benchSession(b, data)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.relayResults(bc, mysql.COM_QUERY); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+}
+
+// BenchmarkRelaySmallResult relays a one-row result, as a point select.
+func BenchmarkRelaySmallResult(b *testing.B) { benchRelay(b, 1, 120) }
+
+// BenchmarkRelayLargeResult relays 10,000 rows of 1 KiB.
+func BenchmarkRelayLargeResult(b *testing.B) { benchRelay(b, 10000, 1024) }
+
+// TestRelayAllocatesNothingPerRow checks the zero-allocation claim for rows.
+func TestRelayAllocatesNothingPerRow(t *testing.T) {
+	data := resultSet(1000, 200)
+	s, bc := benchSession(&testing.B{}, data)
+	allocs := testing.AllocsPerRun(50, func() {
+		if err := s.relayResults(bc, mysql.COM_QUERY); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("relaying 1000 rows allocates %.1f times", allocs)
+	}
+}
+
+// BenchmarkExecuteRouting classifies, routes and binds a sysbench-style
+// prepared point select whose parameter types must be put back.
+func BenchmarkExecuteRouting(b *testing.B) {
+	s, bc := benchSession(b, nil)
+	st := &stmt{class: router.Classify("SELECT c FROM sbtest1 WHERE id=?"), params: 1, on: map[*backendConn]*serverStmt{}}
+	first := []byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 0, 42, 0, 0, 0}
+	later := []byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 42, 0, 0, 0}
+	s.bindTypes(first, st, &serverStmt{})
+	now := time.Unix(1000, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		d := router.Decide(st.class, &s.route, s.policy, now)
+		ss := &serverStmt{id: 7, typed: true}
+		p := s.bindTypes(later, st, ss)
+		binary.LittleEndian.PutUint32(p[1:], ss.id)
+		router.Note(st.class, d.Target, true, &s.route, false, true, now)
+	}
+	_ = bc
+}
+
+// BenchmarkSyncState applies a session's state to a pooled connection that
+// served another session (SET NAMES, sql_mode, time_zone changed), against a
+// backend answering OK; and the common case, where nothing changed.
+func BenchmarkSyncState(b *testing.B) {
+	ok := []byte{7, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0}
+	s, bc := benchSession(b, ok)
+	s.vars = map[string]string{"character_set_client": "latin1", "character_set_connection": "latin1",
+		"character_set_results": "latin1", "sql_mode": "ANSI", "time_zone": "+00:00"}
+	b.Run("changed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			bc.owner, bc.vars = nil, nil
+			if err := s.sync(bc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.sync(bc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+var _ net.Conn = (*loopConn)(nil)
