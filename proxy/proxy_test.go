@@ -39,7 +39,7 @@ func TestRelayToPrimary(t *testing.T) {
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	if n := queryInt(t, db, "SELECT COUNT(*) FROM relay.t"); n != 0 {
+	if n := queryInt(t, db, "/* switchyard:route=primary */ SELECT COUNT(*) FROM relay.t"); n != 0 {
 		t.Fatalf("after rollback: %d rows", n)
 	}
 	res, err := db.Exec("INSERT INTO relay.t (v) VALUES ('x'); INSERT INTO relay.t (v) VALUES ('y')")
@@ -49,6 +49,7 @@ func TestRelayToPrimary(t *testing.T) {
 	if n, _ := res.RowsAffected(); n != 1 {
 		t.Errorf("RowsAffected of the last statement = %d", n)
 	}
+	waitReplicated(t, p.sb) // the prepared reads below may run on replicas
 	stmt, err := db.Prepare("SELECT v FROM relay.t WHERE id > ? ORDER BY id")
 	if err != nil {
 		t.Fatal(err)
