@@ -168,18 +168,28 @@ func (s *session) query(p []byte) error {
 	now := s.started
 	d := router.Decide(c, &s.route, s.policy, now)
 	s.srv.countReason(d.Reason)
-	bc, target, err := s.connFor(d)
-	if err != nil {
-		s.sendError(asSQLError(err))
-		return nil
+	for attempt := 0; ; attempt++ {
+		bc, target, err := s.connFor(d)
+		if err != nil {
+			s.sendError(asSQLError(err))
+			return nil
+		}
+		s.retryable = attempt == 0 && target == router.TargetReplica && c.Kind == router.KindRead && !s.route.ReadOnlyTx
+		err = s.forwardTo(bc, p, s.relayResults)
+		if errors.Is(err, errRetry) {
+			continue
+		}
+		if err == nil {
+			s.note(c, target, bc, now)
+			s.observe(bc, cmdQuery, c.Kind)
+		}
+		return err
 	}
-	err = s.forwardTo(bc, p, s.relayResults)
-	if err == nil {
-		s.note(c, target, bc, now)
-		s.observe(bc, cmdQuery, c.Kind)
-	}
-	return err
 }
+
+// errRetry asks for a read to run again elsewhere: its replica failed before
+// any byte of the answer reached the client.
+var errRetry = errors.New("retry the read on another server")
 
 // forwardTo sends the command p to bc and relays the response with relay
 // (nil: the command has no response). A failed primary connection ends the
@@ -219,7 +229,17 @@ func (s *session) backendFailed(bc *backendConn, err error) error {
 	se := newSQLError(codeLostBackend, "Lost connection to %s %s (%s) during query: %v",
 		bc.backend.role(), bc.backend.Name, bc.backend.Addr, err)
 	if bc != s.primary {
+		bc.backend.markFailed()
 		s.dropConn(bc)
+		if s.retryable && s.client.out == uint64(s.client.bw.Buffered()) {
+			// Nothing reached the client yet: drop what is buffered and
+			// run the read again elsewhere.
+			s.client.bw.Reset(s.client.nc)
+			s.client.out = 0
+			s.client.seq = 1
+			s.retries.Inc()
+			return errRetry
+		}
 		s.sendError(se)
 		return nil
 	}

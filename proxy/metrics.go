@@ -28,6 +28,7 @@ type metrics struct {
 	routed        *prometheus.CounterVec
 	bytes         *prometheus.CounterVec
 	panics        prometheus.Counter
+	retries       prometheus.Counter
 	bytesIn       prometheus.Counter
 	bytesOut      prometheus.Counter
 	errorChildren sync.Map // error code -> prometheus.Counter
@@ -111,11 +112,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Sessions ended by a recovered panic.",
 		}),
 	}
+	m.retries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchyard_read_retries_total",
+		Help: "Reads run again on another server because their replica failed before answering.",
+	})
 	m.bytesIn = m.bytes.WithLabelValues("in")
 	m.bytesOut = m.bytes.WithLabelValues("out")
 	if reg != nil {
 		reg.MustRegister(m.statements, m.latency, m.backendTime, m.errors, m.clients, m.clientsTotal, m.rejected,
-			m.poolOpen, m.poolWaits, m.poolWaitTime, m.pins, m.routed, m.bytes, m.panics)
+			m.poolOpen, m.poolWaits, m.poolWaitTime, m.pins, m.routed, m.bytes, m.panics, m.retries)
 	}
 	return m
 }

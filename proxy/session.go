@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchyard-db/switchyard/router"
 )
 
@@ -33,23 +34,26 @@ type session struct {
 	collation uint8
 	db        string
 
-	primary  *backendConn              // connection to the primary (attached at login)
-	replicas map[*Backend]*backendConn // connections to replicas, opened on first use
-	last     *backendConn              // ran the previous statement
-	txConn   *backendConn              // replica running a read-only transaction
-	route    router.State              // routing memory (pins, recent writes...)
-	policy   router.Policy             // routing settings for this user
-	vars     map[string]string         // session variables changed by the client
-	varsGen  uint64                    // bumped when vars change
-	lastGTID string                    // GTID of the session's last write (MariaDB last_gtid)
-	stmts    map[uint32]*stmt
-	lastID   uint32    // last statement id handed out
-	failed   bool      // the last command ended with an ERR packet
-	started  time.Time // when the current command arrived
-	sent     time.Time // when it was sent to a backend
+	primary   *backendConn              // connection to the primary (attached at login)
+	replicas  map[*Backend]*backendConn // connections to replicas, opened on first use
+	last      *backendConn              // ran the previous statement
+	txConn    *backendConn              // replica running a read-only transaction
+	route     router.State              // routing memory (pins, recent writes...)
+	policy    router.Policy             // routing settings for this user
+	vars      map[string]string         // session variables changed by the client
+	varsGen   uint64                    // bumped when vars change
+	lastGTID  string                    // GTID of the session's last write (MariaDB last_gtid)
+	stmts     map[uint32]*stmt
+	lastID    uint32    // last statement id handed out
+	failed    bool      // the last command ended with an ERR packet
+	retryable bool      // the running command may run again if its replica fails
+	started   time.Time // when the current command arrived
+	sent      time.Time // when it was sent to a backend
 
 	out   []byte // scratch for packets built by Switchyard
 	okBuf []byte // scratch for OK packets being rewritten
+
+	retries prometheus.Counter
 
 	busy    atomic.Bool                 // a command is running
 	active  atomic.Pointer[backendConn] // backend connection of the running command
@@ -59,11 +63,12 @@ type session struct {
 
 func newSession(srv *Server, id uint32, nc net.Conn) *session {
 	return &session{
-		srv:    srv,
-		id:     id,
-		client: newPconn(nc, clientBufSize),
-		log:    srv.log.With("conn_id", id, "client", nc.RemoteAddr().String()),
-		route:  router.NewState(),
+		srv:     srv,
+		id:      id,
+		client:  newPconn(nc, clientBufSize),
+		log:     srv.log.With("conn_id", id, "client", nc.RemoteAddr().String()),
+		route:   router.NewState(),
+		retries: srv.m.retries,
 	}
 }
 

@@ -1,0 +1,110 @@
+package proxy
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/switchyard-db/switchyard/router"
+	"github.com/switchyard-db/switchyard/test/sandbox"
+)
+
+// startProxyOn starts a proxy in front of a sandbox of the test's own.
+func startProxyOn(t *testing.T, sb *sandbox.Sandbox, mod func(*Options)) *testProxy {
+	t.Helper()
+	return startProxy(t, func(o *Options) {
+		o.Backends = nil
+		for _, srv := range sb.Servers() {
+			o.Backends = append(o.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: srv.Role, Weight: 1})
+		}
+		if mod != nil {
+			mod(o)
+		}
+	})
+}
+
+// TestReplicaKilledDuringReads kills a replica with SIGKILL while clients
+// read through the proxy: reads that had not answered yet run again on
+// another server, so no read fails; the replica is used again once back.
+func TestReplicaKilledDuringReads(t *testing.T) {
+	sandbox.Require(t) // skip or fail as the shared sandbox would
+	sb := sandbox.New(t, sandbox.Options{Users: []sandbox.User{{Name: appUser, Password: appPass}, {Name: hashUser, Password: hashPass}, {Name: otherUser, Password: otherPass}}})
+	p := startProxyOn(t, sb, func(o *Options) { o.Routing.Consistency = router.ConsistencyEventual })
+	db := p.db(t, appUser, appPass, "")
+	db.SetMaxOpenConns(8)
+
+	var reads, failures atomic.Int64
+	var lastErr atomic.Value
+	byServer := sync.Map{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var id int
+				if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+					failures.Add(1)
+					lastErr.Store(err)
+					continue
+				}
+				reads.Add(1)
+				n, _ := byServer.LoadOrStore(id, new(atomic.Int64))
+				n.(*atomic.Int64).Add(1)
+			}
+		}()
+	}
+	waitReads := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for start := reads.Load(); reads.Load() < start+n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("reads stalled at %d", reads.Load())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitReads(200)
+	victim := sb.Replicas[0]
+	if err := victim.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	waitReads(500)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := victim.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	countOn := func(id int) int64 {
+		n, ok := byServer.Load(id)
+		if !ok {
+			return 0
+		}
+		return n.(*atomic.Int64).Load()
+	}
+	before := countOn(victim.ServerID)
+	deadline := time.Now().Add(20 * time.Second)
+	for countOn(victim.ServerID) <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted replica never served reads again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d reads, %d failed; replica back in service %s after the kill; retries=%.0f", reads.Load(), failures.Load(),
+		time.Since(killedAt).Round(time.Millisecond), testutil.ToFloat64(p.m.retries))
+	if f := failures.Load(); f != 0 {
+		t.Fatalf("%d reads failed, last: %v", f, lastErr.Load())
+	}
+}
