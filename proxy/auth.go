@@ -80,14 +80,24 @@ const (
 func (s *session) authenticate(r *handshakeResponse, scramble []byte) (*credential, error) {
 	u, known := s.srv.user(r.user)
 	plugin, data := r.plugin, r.authData
-	if plugin != authNative && plugin != authCachingSha2 {
+	greeted := s.srv.o().AuthPlugin
+	switch {
+	case plugin != authNative && plugin != authCachingSha2:
 		// Ask the client to switch to the plugin we greeted with.
-		plugin = s.srv.o().AuthPlugin
+		plugin = greeted
+		var err error
+		if data, err = s.authSwitch(plugin, scramble); err != nil {
+			return nil, err
+		}
+	case plugin != greeted && len(data) == 0:
+		// libmariadb answers with its own plugin and no data, and waits to
+		// be switched to that plugin.
 		var err error
 		if data, err = s.authSwitch(plugin, scramble); err != nil {
 			return nil, err
 		}
 	}
+	r.authData = data // what the client answered, for "using password: YES/NO"
 	if !known {
 		return nil, fmt.Errorf("%w: unknown user", errAccessDenied)
 	}

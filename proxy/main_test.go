@@ -159,3 +159,6 @@ func queryInt(t *testing.T, q interface {
 	}
 	return v
 }
+
+// waitTick is one step of a polling loop.
+func waitTick() { time.Sleep(10 * time.Millisecond) }

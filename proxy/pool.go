@@ -107,6 +107,8 @@ type userPool struct {
 	backend *Backend
 	opts    PoolOptions
 	slots   chan struct{}
+	// returned wakes one waiter when a connection comes back.
+	returned chan struct{}
 
 	mu   sync.Mutex
 	idle []*backendConn // most recently used last
@@ -120,7 +122,7 @@ func (b *Backend) pool(user string, opts PoolOptions) *userPool {
 	}
 	p := b.pools[user]
 	if p == nil {
-		p = &userPool{backend: b, opts: opts, slots: make(chan struct{}, opts.MaxOpen)}
+		p = &userPool{backend: b, opts: opts, slots: make(chan struct{}, opts.MaxOpen), returned: make(chan struct{}, 1)}
 		b.pools[user] = p
 	}
 	return p
@@ -132,21 +134,36 @@ var errPoolTimeout = errors.New("backend connection pool exhausted")
 // acquire returns a connection for key, idle or new. The caller owns it until
 // it hands it back with put.
 func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, db string) (*backendConn, error) {
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		if bc := p.evictOther(key); bc != nil {
-			bc.Close()
-			break
+	var timer *time.Timer
+	for {
+		// An idle connection already holds a slot.
+		if bc := p.takeIdle(key, db); bc != nil {
+			p.backend.gauge(+1, 0)
+			return bc, nil
 		}
-		t := time.NewTimer(p.opts.WaitTimeout)
-		defer t.Stop()
-		waitStart := time.Now()
-		p.backend.countWait()
-		defer func() { p.backend.waited(time.Since(waitStart)) }()
 		select {
 		case p.slots <- struct{}{}:
-		case <-t.C:
+			return p.dial(ctx, key, cred, db)
+		default:
+		}
+		if bc := p.evictOther(key); bc != nil {
+			bc.Close()
+			<-p.slots
+			continue
+		}
+		if timer == nil {
+			timer = time.NewTimer(p.opts.WaitTimeout)
+			defer timer.Stop()
+			waitStart := time.Now()
+			p.backend.countWait()
+			defer func() { p.backend.waited(time.Since(waitStart)) }()
+		}
+		select {
+		case p.slots <- struct{}{}:
+			return p.dial(ctx, key, cred, db)
+		case <-p.returned:
+			// A connection came back idle: it may be one for key.
+		case <-timer.C:
 			return nil, newSQLError(mysql.ER_CON_COUNT_ERROR,
 				"switchyard: %v: no connection to %s for user %s freed up within %s (pool.max_open=%d)",
 				errPoolTimeout, p.backend.Addr, key.user, p.opts.WaitTimeout, p.opts.MaxOpen)
@@ -154,10 +171,11 @@ func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, d
 			return nil, ctx.Err()
 		}
 	}
-	if bc := p.takeIdle(key, db); bc != nil {
-		p.backend.gauge(+1, 0)
-		return bc, nil
-	}
+}
+
+// dial opens a new connection in a slot the caller took; the slot is given
+// back if the dial fails.
+func (p *userPool) dial(ctx context.Context, key poolKey, cred *credential, db string) (*backendConn, error) {
 	bc, err := dialBackend(ctx, p.backend, key, cred, db, p.opts.Connect)
 	if err == nil && key.caps&mysql.CLIENT_SESSION_TRACK != 0 {
 		if err = bc.setupTracking(); err != nil {
@@ -200,17 +218,17 @@ func (p *userPool) takeIdle(key poolKey, db string) *backendConn {
 		if bc == nil {
 			return nil
 		}
+		p.backend.gauge(0, -1)
 		if bc.alive() {
-			p.backend.gauge(0, -1)
 			return bc
 		}
-		p.backend.gauge(0, -1)
 		bc.Close()
+		<-p.slots
 	}
 }
 
-// evictOther closes an idle connection of another key to make room; its slot
-// passes to the caller.
+// evictOther takes an idle connection of another key out of the pool, to
+// make room; the caller closes it and gives back its slot.
 func (p *userPool) evictOther(key poolKey) *backendConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -236,12 +254,20 @@ func (p *userPool) put(bc *backendConn) {
 			p.idle = append(p.idle, bc)
 			p.mu.Unlock()
 			p.backend.gauge(0, +1)
+			select {
+			case p.returned <- struct{}{}:
+			default:
+			}
 			return
 		}
 		p.mu.Unlock()
 	}
 	bc.Close()
 	<-p.slots
+	select {
+	case p.returned <- struct{}{}:
+	default:
+	}
 }
 
 // discard closes a connection taken with acquire without pooling it.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -321,6 +323,13 @@ func (bc *backendConn) roundTrip(cmd []byte) ([]byte, error) {
 		bc.broken = true
 		return nil, errBackendProtocol
 	}
+	if p[0] == 0x00 {
+		// Keep the status current: a reset turns autocommit back on, and a
+		// session handed this connection reports its status at login.
+		if l := parseOKLayout(p); l.status != 0 {
+			bc.status = binary.LittleEndian.Uint16(p[l.status:])
+		}
+	}
 	return p, nil
 }
 
@@ -374,5 +383,5 @@ func (s *session) inTransaction() bool {
 // isClosed reports errors that just mean the peer went away.
 func isClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, errQuit)
+		errors.Is(err, errQuit) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
