@@ -1,0 +1,82 @@
+package replication
+
+import "time"
+
+// writerState is what the heartbeat writer has achieved; the Run goroutine owns it.
+type writerState struct {
+	first   time.Time // timestamp of this monitor's first successful write; zero before
+	last    time.Time // timestamp of its latest successful write
+	failing bool      // the latest attempt failed, or was skipped for want of a primary
+}
+
+// heartbeatRow is a replica's heartbeat row as one probe read it.
+type heartbeatRow struct {
+	ok     bool      // the row was read
+	ts     time.Time // its timestamp
+	readAt time.Time // when the read returned
+	err    string    // why it was not read
+}
+
+// lagInput is everything a lag figure depends on.
+type lagInput struct {
+	heartbeat   bool          // heartbeat enabled
+	lateAfter   time.Duration // a writer silent this long is late
+	row         heartbeatRow
+	writer      writerState
+	primaryDown bool // no primary, or the primary is unreachable: nobody can write
+	repl        replicaStatus
+}
+
+// lagResult is a measured lag; source is empty when the lag is unknown.
+type lagResult struct {
+	lag    time.Duration
+	source string
+}
+
+// measureLag picks the best lag figure available; see the package documentation.
+//
+// The heartbeat row counts as a measurement only once the replica has applied a row this
+// monitor wrote: before that it may be a leftover from an earlier run. A replica that
+// has not applied this monitor's first row lags at least since that row was written,
+// which is used when it says more than Seconds_Behind_Master. While the writer succeeds
+// on schedule, lag is the row's age. When it runs late (a primary slow to commit, a
+// starved proxy), the age would grow on every replica alike, so the lag is then the
+// lower bound: how far the row trails the last write, or Seconds_Behind_Master if that
+// says more. While the writer fails and the primary is down, lag is how far the row
+// trails the last successful write (everything the primary could have sent). While it
+// fails with the primary up, the heartbeat says nothing reliable and
+// Seconds_Behind_Master is used instead.
+func measureLag(in lagInput) lagResult {
+	sbm := lagResult{}
+	if in.repl.secondsBehindKnown {
+		sbm = lagResult{time.Duration(in.repl.secondsBehind) * time.Second, LagSeconds}
+	}
+	if in.heartbeat && in.row.ok && !in.writer.first.IsZero() {
+		fresh := !in.row.ts.Before(in.writer.first)
+		switch {
+		case fresh && !in.writer.failing && in.row.readAt.Sub(in.writer.last) <= in.lateAfter:
+			return lagResult{max(0, in.row.readAt.Sub(in.row.ts)), LagHeartbeat}
+		case fresh && !in.writer.failing:
+			return atLeast(max(0, in.writer.last.Sub(in.row.ts)), sbm)
+		case fresh && in.primaryDown:
+			return lagResult{max(0, in.writer.last.Sub(in.row.ts)), LagHeartbeat}
+		case !fresh && !in.writer.failing:
+			return atLeast(max(0, in.row.readAt.Sub(in.writer.first)), sbm)
+		}
+	}
+	if sbm.source != "" {
+		return sbm
+	}
+	if in.primaryDown && in.repl.sqlRunning == "Yes" && in.repl.caughtUp() {
+		return lagResult{0, LagCaughtUp}
+	}
+	return lagResult{}
+}
+
+// atLeast returns a heartbeat lower bound, or Seconds_Behind_Master when it says more.
+func atLeast(bound time.Duration, sbm lagResult) lagResult {
+	if sbm.source != "" && sbm.lag > bound {
+		return sbm
+	}
+	return lagResult{bound, LagHeartbeat}
+}

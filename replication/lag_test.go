@@ -1,0 +1,70 @@
+package replication
+
+import (
+	"testing"
+	"time"
+)
+
+func TestMeasureLag(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	row := func(tsMS, readMS int) heartbeatRow { return heartbeatRow{ok: true, ts: at(tsMS), readAt: at(readMS)} }
+	writing := writerState{first: at(0), last: at(5000)}
+	failing := writerState{first: at(0), last: at(5000), failing: true}
+	running := replicaStatus{ioRunning: "Yes", sqlRunning: "Yes", secondsBehind: 3, secondsBehindKnown: true}
+	nullSBM := replicaStatus{ioRunning: "Yes", sqlRunning: "No"}
+	reconnectingCaughtUp := replicaStatus{ioRunning: "Connecting", sqlRunning: "Yes",
+		sourceLogFile: "bin.000002", readPos: 900, relaySourceLogFile: "bin.000002", execPos: 900}
+	reconnectingBehind := reconnectingCaughtUp
+	reconnectingBehind.execPos = 400
+	const late = 600 * time.Millisecond // interval 100ms + MaxLag 1s / 2
+	idle := replicaStatus{ioRunning: "Yes", sqlRunning: "Yes", secondsBehindKnown: true}
+
+	tests := []struct {
+		name string
+		in   lagInput
+		want lagResult
+	}{
+		{"heartbeat off: Seconds_Behind_Master", lagInput{repl: running}, lagResult{3 * time.Second, LagSeconds}},
+		{"heartbeat off, SQL thread stopped: unknown", lagInput{repl: nullSBM}, lagResult{}},
+		{"heartbeat: age of the row", lagInput{heartbeat: true, lateAfter: late, row: row(4000, 5050), writer: writing, repl: nullSBM},
+			lagResult{1050 * time.Millisecond, LagHeartbeat}},
+		{"heartbeat beats Seconds_Behind_Master", lagInput{heartbeat: true, lateAfter: late, row: row(4990, 5000), writer: writing, repl: running},
+			lagResult{10 * time.Millisecond, LagHeartbeat}},
+		{"writer a little late: still the age", lagInput{heartbeat: true, lateAfter: late, row: row(4900, 5550), writer: writing, repl: idle},
+			lagResult{650 * time.Millisecond, LagHeartbeat}},
+		{"writer late: its delay is not the replica's", lagInput{heartbeat: true, lateAfter: late, row: row(5000, 7000), writer: writing, repl: idle},
+			lagResult{0, LagHeartbeat}},
+		{"writer late, replica behind its last write", lagInput{heartbeat: true, lateAfter: late, row: row(4500, 7000), writer: writing, repl: idle},
+			lagResult{500 * time.Millisecond, LagHeartbeat}},
+		{"writer late, Seconds_Behind_Master says more", lagInput{heartbeat: true, lateAfter: late, row: row(4500, 7000), writer: writing, repl: running},
+			lagResult{3 * time.Second, LagSeconds}},
+		{"row from before this monitor: at least since the first write", lagInput{heartbeat: true, row: row(-60000, 5000), writer: writing, repl: nullSBM},
+			lagResult{5 * time.Second, LagHeartbeat}},
+		{"row from before this monitor: Seconds_Behind_Master if larger", lagInput{heartbeat: true, row: row(-60000, 20),
+			writer: writerState{first: at(10), last: at(10)}, repl: running}, lagResult{3 * time.Second, LagSeconds}},
+		{"row from before this monitor, writes failing: fall back", lagInput{heartbeat: true, row: row(-60000, 9000), writer: failing, repl: running},
+			lagResult{3 * time.Second, LagSeconds}},
+		{"no write yet: fall back", lagInput{heartbeat: true, row: row(10, 20), repl: running}, lagResult{3 * time.Second, LagSeconds}},
+		{"row missing: fall back", lagInput{heartbeat: true, row: heartbeatRow{err: "no heartbeat row"}, writer: writing, repl: running},
+			lagResult{3 * time.Second, LagSeconds}},
+		{"row from a faster clock: zero", lagInput{heartbeat: true, lateAfter: late, row: row(5100, 5000), writer: writing, repl: running},
+			lagResult{0, LagHeartbeat}},
+		{"writes failing, primary up: Seconds_Behind_Master", lagInput{heartbeat: true, row: row(4000, 9000), writer: failing, repl: running},
+			lagResult{3 * time.Second, LagSeconds}},
+		{"writes failing, primary up, SBM NULL: unknown", lagInput{heartbeat: true, row: row(4000, 9000), writer: failing, repl: nullSBM},
+			lagResult{}},
+		{"primary down: against the last write", lagInput{heartbeat: true, row: row(4800, 9000), writer: failing, primaryDown: true, repl: reconnectingCaughtUp},
+			lagResult{200 * time.Millisecond, LagHeartbeat}},
+		{"primary down, row has last write: zero", lagInput{heartbeat: true, row: row(5000, 9000), writer: failing, primaryDown: true, repl: reconnectingCaughtUp},
+			lagResult{0, LagHeartbeat}},
+		{"primary down, no heartbeat, caught up", lagInput{primaryDown: true, repl: reconnectingCaughtUp}, lagResult{0, LagCaughtUp}},
+		{"primary down, no heartbeat, relay log not applied", lagInput{primaryDown: true, repl: reconnectingBehind}, lagResult{}},
+		{"primary up, reconnecting: unknown", lagInput{repl: reconnectingCaughtUp}, lagResult{}},
+	}
+	for _, tt := range tests {
+		if got := measureLag(tt.in); got != tt.want {
+			t.Errorf("%s: measureLag = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
