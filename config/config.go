@@ -17,7 +17,8 @@ import "time"
 // key; the default comes from Default.
 type Config struct {
 	Listen        string    `yaml:"listen" json:"listen"`                 // SQL listener address
-	ServerVersion string    `yaml:"server_version" json:"server_version"` // version string sent to clients; "" = the primary's own
+	ServerVersion string    `yaml:"server_version" json:"server_version"`
+	AuthPlugin    string    `yaml:"auth_plugin" json:"auth_plugin"` // plugin named in the greeting // version string sent to clients; "" = the primary's own
 	TLS           TLS       `yaml:"tls" json:"tls"`
 	RSAKey        string    `yaml:"rsa_key" json:"rsa_key"` // PEM RSA key for caching_sha2_password; "" = generate at start
 	Users         []User    `yaml:"users" json:"users"`
@@ -145,6 +146,7 @@ const (
 type Routing struct {
 	Consistency          Consistency `yaml:"consistency" json:"consistency"`
 	SessionWindow        Duration    `yaml:"session_window" json:"session_window"` // reads stay on the primary this long after a write (session mode)
+	CausalWait           Duration    `yaml:"causal_wait" json:"causal_wait"`       // how long a causal read waits for a replica to apply the session's write; 0 = no wait
 	ImplicitTransactions ImplicitTx  `yaml:"implicit_transactions" json:"implicit_transactions"`
 	NoReplica            NoReplica   `yaml:"no_replica" json:"no_replica"`
 }
@@ -190,6 +192,7 @@ func Default() *Config {
 	return &Config{
 		Listen:        ":6033",
 		ServerVersion: "",
+		AuthPlugin:    "mysql_native_password",
 		TLS:           TLS{Mode: TLSOff},
 		Monitor: Monitor{
 			User:              "monitor",
@@ -204,8 +207,9 @@ func Default() *Config {
 			},
 		},
 		Routing: Routing{
-			Consistency:          ConsistencySession,
+			Consistency:          ConsistencyCausal,
 			SessionWindow:        Duration(time.Second),
+			CausalWait:           Duration(100 * time.Millisecond),
 			ImplicitTransactions: ImplicitTxPrimary,
 			NoReplica:            NoReplicaPrimary,
 		},

@@ -39,6 +39,7 @@ func TestFull(t *testing.T) {
 	want := &Config{
 		Listen:        "127.0.0.1:7033",
 		ServerVersion: "10.11.0-switchyard",
+		AuthPlugin:    "caching_sha2_password",
 		TLS:           TLS{Mode: TLSOptional, Cert: "testdata/tls/cert.pem", Key: "testdata/tls/key.pem"},
 		RSAKey:        "testdata/tls/rsa.pem",
 		Users: []User{
@@ -56,7 +57,7 @@ func TestFull(t *testing.T) {
 			Heartbeat: Heartbeat{Enabled: true, Interval: Duration(50 * time.Millisecond), Schema: "ops", Table: "hb$1"},
 		},
 		Routing: Routing{
-			Consistency: ConsistencyEventual, SessionWindow: Duration(2 * time.Second),
+			Consistency: ConsistencyEventual, SessionWindow: Duration(2 * time.Second), CausalWait: Duration(250 * time.Millisecond),
 			ImplicitTransactions: ImplicitTxLazy, NoReplica: NoReplicaError,
 		},
 		Admin:    Admin{Listen: "", Token: "admin-token"},

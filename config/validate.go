@@ -21,6 +21,11 @@ func (c *Config) Validate() error {
 	var errs Errors
 	checkAddr(&errs, "listen", c.Listen, listenAddr)
 	checkServerVersion(&errs, c.ServerVersion)
+	switch c.AuthPlugin {
+	case "mysql_native_password", "caching_sha2_password":
+	default:
+		errs.add("auth_plugin", "must be mysql_native_password or caching_sha2_password, got %q", c.AuthPlugin)
+	}
 	c.TLS.validate(&errs)
 	if c.RSAKey != "" {
 		checkRSAKey(&errs, "rsa_key", c.RSAKey)
@@ -240,6 +245,9 @@ func checkIdent(errs *Errors, path, s string) {
 func (r Routing) validate(errs *Errors) {
 	checkEnum(errs, "routing.consistency", r.Consistency, ConsistencyEventual, ConsistencySession, ConsistencyCausal)
 	positive(errs, "routing.session_window", r.SessionWindow)
+	if r.CausalWait < 0 {
+		errs.add("routing.causal_wait", "must not be negative, got %s", r.CausalWait)
+	}
 	checkEnum(errs, "routing.implicit_transactions", r.ImplicitTransactions, ImplicitTxPrimary, ImplicitTxLazy)
 	checkEnum(errs, "routing.no_replica", r.NoReplica, NoReplicaPrimary, NoReplicaError)
 }

@@ -29,9 +29,10 @@ type backendConn struct {
 	noPool   bool   // holds state a reset does not clear: close after use
 	idleAt   time.Time
 
-	vars  map[string]string // session variables set on this connection
-	owner *session          // session whose state was last synced here
-	gen   uint64            // owner's varsGen at that sync
+	vars     map[string]string // session variables set on this connection
+	seenGTID string            // a GTID this server is known to have applied
+	owner    *session          // session whose state was last synced here
+	gen      uint64            // owner's varsGen at that sync
 }
 
 // baseBackendCaps are always requested from backends.

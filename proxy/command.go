@@ -160,6 +160,9 @@ func commandName(c byte) string {
 
 // query serves COM_QUERY: classify, route, run, remember.
 func (s *session) query(p []byte) error {
+	if err := s.followPrimary(); err != nil {
+		return err
+	}
 	sql := unsafe.String(&p[1], len(p)-1)
 	if len(p) == 1 {
 		sql = ""
@@ -180,7 +183,7 @@ func (s *session) query(p []byte) error {
 			continue
 		}
 		if err == nil {
-			s.note(c, target, bc, now)
+			s.note(c, target, bc, time.Now()) // a write's window starts when it finished
 			s.observe(bc, cmdQuery, c.Kind)
 		}
 		return err

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -35,6 +36,9 @@ func (s *session) connFor(d router.Decision) (*backendConn, router.Target, error
 			return s.txConn, router.TargetReplica, nil
 		}
 		bc, err := s.replicaConn()
+		if err == nil && d.Reason == "causal" && !s.caughtUp(bc) {
+			return s.primaryConn()
+		}
 		if err == nil {
 			return bc, router.TargetReplica, nil
 		}
@@ -44,12 +48,90 @@ func (s *session) connFor(d router.Decision) (*backendConn, router.Target, error
 		}
 		s.log.Debug("read falls back to the primary", "reason", err)
 	}
+	return s.primaryConn()
+}
+
+// primaryConn returns the session's primary connection.
+func (s *session) primaryConn() (*backendConn, router.Target, error) {
 	if s.primary == nil {
 		if err := s.attachPrimary(); err != nil {
 			return nil, router.TargetPrimary, err
 		}
 	}
 	return s.primary, router.TargetPrimary, nil
+}
+
+// caughtUp reports whether the replica behind bc has applied the session's
+// last write: known from an earlier check on bc, from the monitor's view of
+// the replica, or by waiting for it there (MASTER_GTID_WAIT) up to the
+// causal wait.
+func (s *session) caughtUp(bc *backendConn) bool {
+	gtid := s.lastGTID
+	if gtid == "" {
+		// No GTID from the server (tracking unavailable): behave as
+		// session consistency, reading from the primary for the window.
+		return s.route.LastWrite.IsZero() || time.Since(s.route.LastWrite) >= s.policy.SessionWindow
+	}
+	if bc.seenGTID == gtid {
+		return true
+	}
+	if f := s.srv.o().AppliedGTID; f != nil && gtidCovers(f(bc.backend.Name), gtid) {
+		bc.seenGTID = gtid
+		return true
+	}
+	wait := s.policy.CausalWait
+	if wait <= 0 {
+		return false
+	}
+	v, err := bc.queryValue(fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", gtid, wait.Seconds()))
+	if err != nil {
+		s.log.Debug("causal wait failed", "backend", bc.backend.Addr, "err", err)
+		if !isSQLError(err) {
+			s.dropConn(bc)
+		}
+		return false
+	}
+	if v != "0" {
+		return false
+	}
+	bc.seenGTID = gtid
+	return true
+}
+
+// gtidCovers reports whether the MariaDB GTID position pos (a list of
+// domain-server-seq) includes every GTID in want.
+func gtidCovers(pos, want string) bool {
+	if pos == "" || want == "" {
+		return false
+	}
+	for _, w := range strings.Split(want, ",") {
+		wd, ws, ok := splitGTID(strings.TrimSpace(w))
+		if !ok {
+			return false
+		}
+		covered := false
+		for _, p := range strings.Split(pos, ",") {
+			pd, ps, ok := splitGTID(strings.TrimSpace(p))
+			if ok && pd == wd && ps >= ws {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			return false
+		}
+	}
+	return true
+}
+
+// splitGTID returns the domain and sequence number of domain-server-seq.
+func splitGTID(g string) (domain string, seq uint64, ok bool) {
+	parts := strings.Split(g, "-")
+	if len(parts) != 3 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(parts[2], 10, 64)
+	return parts[0], n, err == nil
 }
 
 // replicaConn picks a replica by weighted round robin among the usable ones
@@ -150,6 +232,46 @@ func (s *session) sync(bc *backendConn) error {
 		}
 	}
 	bc.owner, bc.gen = s, s.varsGen
+	return nil
+}
+
+// followPrimary moves the session to the current primary after a switchover,
+// at a statement outside a transaction. Session variables and the database
+// follow; server-side state that cannot (temporary tables, locks, user
+// variables, SQL prepared statements) stayed on the old primary, so such a
+// session ends with an error saying so.
+func (s *session) followPrimary() error {
+	if s.primary == nil || s.inTransaction() {
+		return nil
+	}
+	now := s.srv.primary()
+	old := s.primary.backend
+	if now.Addr == old.Addr {
+		return nil
+	}
+	if s.route.Pins != 0 || s.route.UserVars {
+		se := newSQLError(codeLostBackend, "switchyard: the primary moved from %s (%s) to %s (%s); this session's temporary tables, locks or variables stayed on the old one: reconnect",
+			old.Name, old.Addr, now.Name, now.Addr)
+		s.sendError(se)
+		return errors.New("primary moved under a pinned session")
+	}
+	s.log.Info("session follows the new primary", "from", old.Addr, "to", now.Addr)
+	bc := s.primary
+	s.primary = nil
+	for _, st := range s.stmts {
+		delete(st.on, bc)
+		if st.last == bc {
+			st.last = nil
+		}
+	}
+	if s.last == bc {
+		s.last = nil
+	}
+	s.release(bc)
+	if err := s.attachPrimary(); err != nil {
+		s.sendError(asSQLError(err))
+		return err
+	}
 	return nil
 }
 

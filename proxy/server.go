@@ -54,7 +54,7 @@ type Options struct {
 	Pool     PoolOptions
 
 	// Routing is the default routing policy; users may override its
-	// consistency.
+	// consistency. A zero SessionWindow means 1s.
 	Routing router.Policy
 	// NoReplicaError makes reads fail when no replica is usable, instead of
 	// going to the primary.
@@ -62,6 +62,13 @@ type Options struct {
 	// Health, when set, says whether the backend named may serve reads (the
 	// replication monitor); nil means every replica that answers may.
 	Health func(name string) bool
+	// Primary, when set, names the backend that takes writes now (the
+	// replication monitor follows read_only); "" or nil means the backend
+	// with role "primary", else the first.
+	Primary func() string
+	// AppliedGTID, when set, returns the GTID position a backend has applied
+	// (MariaDB gtid_current_pos), for causal reads; nil or "" means unknown.
+	AppliedGTID func(name string) string
 
 	// HandshakeTimeout bounds the connection phase; 0 means 10s.
 	HandshakeTimeout time.Duration
@@ -158,6 +165,9 @@ func (opts *Options) normalize() error {
 		opts.MaxPacketSize = 64 << 20
 	}
 	opts.Pool = opts.Pool.withDefaults()
+	if opts.Routing.SessionWindow <= 0 {
+		opts.Routing.SessionWindow = time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -195,15 +205,25 @@ func (s *Server) user(name string) (User, bool) {
 	return u, ok
 }
 
-// primary returns the backend that takes writes. Until the topology follows
-// read_only, it is the backend with role "primary", else the first.
+// primary returns the backend that takes writes: the one Options.Primary
+// names, else the one with role "primary", else the first.
 func (s *Server) primary() *Backend {
-	for _, b := range s.o().Backends {
+	o := s.o()
+	if o.Primary != nil {
+		if name := o.Primary(); name != "" {
+			for _, b := range o.Backends {
+				if b.Name == name {
+					return b
+				}
+			}
+		}
+	}
+	for _, b := range o.Backends {
 		if b.Role == "primary" {
 			return b
 		}
 	}
-	return s.o().Backends[0]
+	return o.Backends[0]
 }
 
 // fallbackVersion is announced when the primary's version is unknown.

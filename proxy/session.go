@@ -385,3 +385,58 @@ func isClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, errQuit) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
+
+// queryValue runs a query Switchyard issues itself on bc and returns the
+// first column of its first row ("" for NULL). An ERR comes back as an
+// *sqlError; an I/O error marks bc broken.
+func (bc *backendConn) queryValue(q string) (string, error) {
+	first, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, q...))
+	if err != nil {
+		return "", err
+	}
+	switch first[0] {
+	case 0xff:
+		return "", parseErr(first)
+	case 0x00:
+		return "", nil
+	}
+	columns, _, _ := mysql.LengthEncodedInt(first)
+	skip := int(columns)
+	if bc.caps&mysql.CLIENT_DEPRECATE_EOF == 0 {
+		skip++
+	}
+	for range skip {
+		if _, err := bc.readPacket(1 << 20); err != nil {
+			bc.broken = true
+			return "", err
+		}
+	}
+	var value string
+	for {
+		p, err := bc.readPacket(1 << 24)
+		if err != nil {
+			bc.broken = true
+			return "", err
+		}
+		switch {
+		case len(p) > 0 && p[0] == 0xff:
+			return "", parseErr(p)
+		case len(p) > 0 && p[0] == 0xfe && len(p) < maxFrame:
+			if l := parseOKLayout(p); p[0] == 0xfe && bc.caps&mysql.CLIENT_DEPRECATE_EOF != 0 && l.status != 0 {
+				bc.status = binary.LittleEndian.Uint16(p[l.status:])
+			}
+			return value, nil
+		case value == "" && len(p) > 0 && p[0] != 0xfb:
+			v, _, _, err := mysql.LengthEncodedString(p)
+			if err == nil {
+				value = string(v)
+			}
+		}
+	}
+}
+
+// isSQLError reports whether err is a server's answer rather than an I/O failure.
+func isSQLError(err error) bool {
+	var se *sqlError
+	return errors.As(err, &se)
+}

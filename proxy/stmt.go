@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"encoding/binary"
-	"fmt"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/switchyard-db/switchyard/router"
@@ -34,6 +34,9 @@ type serverStmt struct {
 
 // prepare serves COM_STMT_PREPARE on the primary.
 func (s *session) prepare(p []byte) error {
+	if err := s.followPrimary(); err != nil {
+		return err
+	}
 	sql := string(p[1:])
 	c := router.ClassifyMode(sql, s.sqlMode())
 	c.Name = ""
@@ -145,6 +148,9 @@ func (s *session) prepareOn(bc *backendConn, st *stmt) (*serverStmt, error) {
 
 // execute serves COM_STMT_EXECUTE, routed by what the statement does.
 func (s *session) execute(p []byte) error {
+	if err := s.followPrimary(); err != nil {
+		return err
+	}
 	st, id := s.lookupStmt(p)
 	if st == nil {
 		return nil
@@ -182,7 +188,7 @@ func (s *session) execute(p []byte) error {
 	err = s.forwardTo(bc, p, s.relayResults)
 	st.last = bc
 	_ = id
-	s.note(st.class, target, bc, now)
+	s.note(st.class, target, bc, time.Now()) // a write's window starts when it finished
 	s.observe(bc, cmdExecute, st.class.Kind)
 	return err
 }
@@ -277,11 +283,18 @@ func (s *session) stmtCommand(p []byte) error {
 				s.dropConn(bc)
 			}
 		}
-		ss := st.on[s.primary]
+		bc, _, err := s.primaryConn()
+		if err != nil {
+			s.sendError(asSQLError(err))
+			return nil
+		}
+		ss := st.on[bc]
 		if ss == nil {
-			return fmt.Errorf("statement %d lost its primary connection", id)
+			if ss, err = s.prepareOn(bc, st); err != nil {
+				return s.backendFailed(bc, err)
+			}
 		}
 		binary.LittleEndian.PutUint32(p[1:], ss.id)
-		return s.forwardTo(s.primary, p, s.relayOne)
+		return s.forwardTo(bc, p, s.relayOne)
 	}
 }

@@ -1,0 +1,74 @@
+package proxy
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/switchyard-db/switchyard/router"
+)
+
+// causalRounds is how many write-then-read rounds the causal test runs
+// (SWITCHYARD_CAUSAL_ROUNDS overrides it).
+func causalRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("SWITCHYARD_CAUSAL_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 10000
+}
+
+// TestCausalReads writes a row and reads it back at once, many times, in
+// one session: with causal consistency no read is stale and most still run
+// on replicas; with eventual consistency the stale reads are counted.
+func TestCausalReads(t *testing.T) {
+	rounds := causalRounds()
+	run := func(t *testing.T, c router.Consistency) (stale, onReplica int, d time.Duration) {
+		p := startProxy(t, func(o *Options) {
+			o.Routing.Consistency = c
+			o.Routing.CausalWait = time.Second
+		})
+		s := p.session(t, "")
+		exec(t, s, "CREATE DATABASE IF NOT EXISTS causal")
+		exec(t, s, "CREATE TABLE IF NOT EXISTS causal.t (id INT PRIMARY KEY, v INT)")
+		exec(t, s, "REPLACE INTO causal.t VALUES (1, -1)")
+		start := time.Now()
+		for i := range rounds {
+			exec(t, s, "UPDATE causal.t SET v = ? WHERE id = 1", i)
+			var v, id int
+			if err := s.QueryRowContext(context.Background(), "SELECT v, @@server_id FROM causal.t WHERE id = 1").Scan(&v, &id); err != nil {
+				t.Fatal(err)
+			}
+			if v != i {
+				stale++
+			}
+			if id != p.sb.Primary.ServerID {
+				onReplica++
+			}
+		}
+		return stale, onReplica, time.Since(start)
+	}
+	t.Run("causal", func(t *testing.T) {
+		stale, onReplica, d := run(t, router.ConsistencyCausal)
+		t.Logf("causal: %d rounds in %s, %d stale reads, %d of %d reads on replicas (%.1f%%)",
+			rounds, d.Round(time.Millisecond), stale, onReplica, rounds, 100*float64(onReplica)/float64(rounds))
+		if stale != 0 {
+			t.Errorf("%d stale reads with causal consistency", stale)
+		}
+		if onReplica < rounds/2 {
+			t.Errorf("only %d of %d causal reads ran on replicas", onReplica, rounds)
+		}
+	})
+	t.Run("eventual", func(t *testing.T) {
+		stale, onReplica, d := run(t, router.ConsistencyEventual)
+		t.Logf("eventual: %d rounds in %s, %d stale reads, %d of %d reads on replicas", rounds, d.Round(time.Millisecond), stale, onReplica, rounds)
+	})
+	t.Run("session", func(t *testing.T) {
+		stale, onReplica, d := run(t, router.ConsistencySession)
+		t.Logf("session: %d rounds in %s, %d stale reads, %d of %d reads on replicas", rounds, d.Round(time.Millisecond), stale, onReplica, rounds)
+		if stale != 0 {
+			t.Errorf("%d stale reads with session consistency", stale)
+		}
+	})
+}
