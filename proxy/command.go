@@ -201,6 +201,10 @@ var errRetry = errors.New("retry the read on another server")
 func (s *session) forwardTo(bc *backendConn, p []byte, relay func(*backendConn, byte) error) error {
 	s.active.Store(bc)
 	defer s.active.Store(nil)
+	if bc != s.primary {
+		s.activeReplica.Store(bc)
+		defer s.activeReplica.Store(nil)
+	}
 	s.sent = time.Now()
 	bc.seq = 0
 	err := bc.writePacket(p)

@@ -120,3 +120,24 @@ func (s *Server) Clients() int {
 	defer s.mu.Unlock()
 	return len(s.sessions)
 }
+
+// Abandon closes the replica connections of statements running now on the
+// backend named, because it stopped answering (the monitor saw it hang or
+// die). Reads among them that had not answered yet run again elsewhere; the
+// others fail with error 2013. Primary connections are left alone: a write
+// in flight is never cut short by Switchyard.
+func (s *Server) Abandon(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, sess := range s.sessions {
+		if bc := sess.activeReplica.Load(); bc != nil && bc.backend.Name == name {
+			bc.nc.Close()
+			n++
+		}
+	}
+	if n > 0 {
+		s.log.Warn("abandoned statements on a failed backend", "backend", name, "statements", n)
+	}
+	return n
+}

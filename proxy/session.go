@@ -57,10 +57,11 @@ type session struct {
 
 	retries prometheus.Counter
 
-	busy    atomic.Bool                 // a command is running
-	active  atomic.Pointer[backendConn] // backend connection of the running command
-	killed  atomic.Bool                 // KILL CONNECTION arrived
-	aborted atomic.Bool                 // Shutdown gave up waiting
+	busy          atomic.Bool                 // a command is running
+	active        atomic.Pointer[backendConn] // backend connection of the running command
+	activeReplica atomic.Pointer[backendConn] // the same, when it is not the primary connection
+	killed        atomic.Bool                 // KILL CONNECTION arrived
+	aborted       atomic.Bool                 // Shutdown gave up waiting
 }
 
 func newSession(srv *Server, id uint32, nc net.Conn) *session {
