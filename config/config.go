@@ -16,7 +16,7 @@ import "time"
 // Config is the whole Switchyard configuration. Field comments give the YAML
 // key; the default comes from Default.
 type Config struct {
-	Listen        string    `yaml:"listen" json:"listen"`                 // SQL listener address
+	Listen        string    `yaml:"listen" json:"listen"` // SQL listener address
 	ServerVersion string    `yaml:"server_version" json:"server_version"`
 	AuthPlugin    string    `yaml:"auth_plugin" json:"auth_plugin"` // plugin named in the greeting // version string sent to clients; "" = the primary's own
 	TLS           TLS       `yaml:"tls" json:"tls"`
@@ -60,6 +60,7 @@ const (
 	ConsistencyEventual Consistency = "eventual"
 	ConsistencySession  Consistency = "session"
 	ConsistencyCausal   Consistency = "causal"
+	ConsistencyGlobal   Consistency = "global"
 )
 
 // User is a client account the proxy accepts. Exactly one of Password and

@@ -162,7 +162,7 @@ func validateUsers(errs *Errors, users []User) {
 		}
 		atLeast(errs, field(p, "max_connections"), u.MaxConnections, 0)
 		checkEnum(errs, field(p, "consistency"), u.Consistency,
-			ConsistencyInherit, ConsistencyEventual, ConsistencySession, ConsistencyCausal)
+			ConsistencyInherit, ConsistencyEventual, ConsistencySession, ConsistencyCausal, ConsistencyGlobal)
 	}
 }
 
@@ -243,7 +243,7 @@ func checkIdent(errs *Errors, path, s string) {
 }
 
 func (r Routing) validate(errs *Errors) {
-	checkEnum(errs, "routing.consistency", r.Consistency, ConsistencyEventual, ConsistencySession, ConsistencyCausal)
+	checkEnum(errs, "routing.consistency", r.Consistency, ConsistencyEventual, ConsistencySession, ConsistencyCausal, ConsistencyGlobal)
 	positive(errs, "routing.session_window", r.SessionWindow)
 	if r.CausalWait < 0 {
 		errs.add("routing.causal_wait", "must not be negative, got %s", r.CausalWait)

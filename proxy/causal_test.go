@@ -72,3 +72,35 @@ func TestCausalReads(t *testing.T) {
 		}
 	})
 }
+
+// TestGlobalReads: a write committed by one session is seen by another
+// session's read that starts after it, on a replica.
+func TestGlobalReads(t *testing.T) {
+	p := startProxy(t, func(o *Options) {
+		o.Routing.Consistency = router.ConsistencyGlobal
+		o.Routing.CausalWait = time.Second
+	})
+	writer, reader := p.session(t, ""), p.session(t, "")
+	exec(t, writer, "CREATE DATABASE IF NOT EXISTS global")
+	exec(t, writer, "CREATE TABLE IF NOT EXISTS global.t (id INT PRIMARY KEY, v INT)")
+	exec(t, writer, "REPLACE INTO global.t VALUES (1, -1)")
+	onReplica := 0
+	const rounds = 500
+	for i := range rounds {
+		exec(t, writer, "UPDATE global.t SET v = ? WHERE id = 1", i)
+		var v, id int
+		if err := reader.QueryRowContext(context.Background(), "SELECT v, @@server_id FROM global.t WHERE id = 1").Scan(&v, &id); err != nil {
+			t.Fatal(err)
+		}
+		if v != i {
+			t.Fatalf("round %d: another session's committed write not seen (v=%d on server %d)", i, v, id)
+		}
+		if id != p.sb.Primary.ServerID {
+			onReplica++
+		}
+	}
+	t.Logf("global: %d of %d reads on replicas, none stale", onReplica, rounds)
+	if onReplica < rounds/2 {
+		t.Errorf("only %d of %d reads on replicas", onReplica, rounds)
+	}
+}

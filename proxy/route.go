@@ -39,6 +39,9 @@ func (s *session) connFor(d router.Decision) (*backendConn, router.Target, error
 		if err == nil && d.Reason == "causal" && !s.caughtUp(bc) {
 			return s.primaryConn()
 		}
+		if err == nil && d.Reason == "global" && !s.caughtUpGlobal(bc) {
+			return s.primaryConn()
+		}
 		if err == nil {
 			return bc, router.TargetReplica, nil
 		}
@@ -72,20 +75,40 @@ func (s *session) caughtUp(bc *backendConn) bool {
 		// session consistency, reading from the primary for the window.
 		return s.route.LastWrite.IsZero() || time.Since(s.route.LastWrite) >= s.policy.SessionWindow
 	}
-	if bc.seenGTID == gtid {
+	return s.waitFor(bc, gtid)
+}
+
+// caughtUpGlobal reports whether the replica behind bc has applied every
+// transaction the primary had committed when the read began: the primary's
+// position is read now, and the replica waits for it up to the causal wait.
+func (s *session) caughtUpGlobal(bc *backendConn) bool {
+	pc, _, err := s.primaryConn()
+	if err != nil {
+		return false
+	}
+	pos, err := pc.queryValue("SELECT @@GLOBAL.gtid_binlog_pos")
+	if err != nil || pos == "" {
+		return err == nil // nothing committed yet: any replica will do
+	}
+	return s.waitFor(bc, pos)
+}
+
+// waitFor waits on bc's server until it has applied the GTID position pos.
+func (s *session) waitFor(bc *backendConn, pos string) bool {
+	if bc.seenGTID == pos {
 		return true
 	}
-	if f := s.srv.o().AppliedGTID; f != nil && gtidCovers(f(bc.backend.Name), gtid) {
-		bc.seenGTID = gtid
+	if f := s.srv.o().AppliedGTID; f != nil && gtidCovers(f(bc.backend.Name), pos) {
+		bc.seenGTID = pos
 		return true
 	}
 	wait := s.policy.CausalWait
 	if wait <= 0 {
 		return false
 	}
-	v, err := bc.queryValue(fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", gtid, wait.Seconds()))
+	v, err := bc.queryValue(fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", pos, wait.Seconds()))
 	if err != nil {
-		s.log.Debug("causal wait failed", "backend", bc.backend.Addr, "err", err)
+		s.log.Debug("GTID wait failed", "backend", bc.backend.Addr, "err", err)
 		if !isSQLError(err) {
 			s.dropConn(bc)
 		}
@@ -94,7 +117,7 @@ func (s *session) caughtUp(bc *backendConn) bool {
 	if v != "0" {
 		return false
 	}
-	bc.seenGTID = gtid
+	bc.seenGTID = pos
 	return true
 }
 

@@ -76,6 +76,9 @@ const (
 	// only once it has applied the write (decided by the proxy, which knows
 	// GTID positions); until then reads go to the primary.
 	ConsistencyCausal
+	// ConsistencyGlobal: a replica serves a read only once it has applied
+	// everything the primary had committed when the read began.
+	ConsistencyGlobal
 )
 
 // Policy holds the routing settings of a session.
@@ -84,6 +87,9 @@ type Policy struct {
 	// SessionWindow is how long reads stay on the primary after a write in
 	// ConsistencySession.
 	SessionWindow time.Duration
+	// CausalWait is how long a causal read may wait on a replica for the
+	// session's last write to arrive before it goes to the primary.
+	CausalWait time.Duration
 	// LazyImplicit lets an autocommit=0 session read from replicas until its
 	// first write opens a transaction on the primary. Off: everything goes to
 	// the primary while autocommit is 0.
@@ -158,9 +164,13 @@ func decideRead(c Class, st *State, p Policy, now time.Time) Decision {
 		return Decision{TargetPrimary, "autocommit_off"}
 	case c.Hint == RouteReplica:
 		return Decision{TargetReplica, "hint"}
-	case p.Consistency != ConsistencyEventual && !st.LastWrite.IsZero() && now.Sub(st.LastWrite) < p.SessionWindow:
-		// ConsistencyCausal narrows this window with GTID positions where the
-		// proxy knows them; without them it behaves as ConsistencySession.
+	case p.Consistency == ConsistencyGlobal:
+		return Decision{TargetReplica, "global"}
+	case p.Consistency == ConsistencyCausal && !st.LastWrite.IsZero():
+		// The proxy sends it to a replica that has applied the session's
+		// last write (by GTID), or else to the primary.
+		return Decision{TargetReplica, "causal"}
+	case p.Consistency == ConsistencySession && !st.LastWrite.IsZero() && now.Sub(st.LastWrite) < p.SessionWindow:
 		return Decision{TargetPrimary, "read_your_writes"}
 	}
 	return Decision{TargetReplica, "read"}
