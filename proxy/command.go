@@ -88,6 +88,7 @@ func (s *session) dispatch(p []byte) error {
 		testHookDispatch(p)
 	}
 	s.failed = false
+	s.retryable = false
 	switch p[0] {
 	case mysql.COM_QUIT:
 		return errQuit

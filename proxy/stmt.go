@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/binary"
+	"errors"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -161,11 +162,26 @@ func (s *session) execute(p []byte) error {
 		d = router.Decision{Target: router.TargetPrimary, Reason: "long_data"}
 	}
 	s.srv.countReason(d.Reason)
-	bc, target, err := s.connFor(d)
-	if err != nil {
-		s.sendError(asSQLError(err))
-		return nil
+	for attempt := 0; ; attempt++ {
+		bc, target, err := s.connFor(d)
+		if err != nil {
+			s.sendError(asSQLError(err))
+			return nil
+		}
+		s.retryable = attempt == 0 && target == router.TargetReplica && st.class.Kind == router.KindRead && !s.route.ReadOnlyTx
+		err = s.executeOn(bc, target, st, p)
+		if errors.Is(err, errRetry) {
+			continue
+		}
+		_ = id
+		return err
 	}
+}
+
+// executeOn runs the execute packet p of st on bc, preparing it there first
+// when needed.
+func (s *session) executeOn(bc *backendConn, target router.Target, st *stmt, p []byte) error {
+	var err error
 	ss := st.on[bc]
 	if ss == nil {
 		if ss, err = s.prepareOn(bc, st); err != nil {
@@ -185,12 +201,13 @@ func (s *session) execute(p []byte) error {
 	p = s.bindTypes(p, st, ss)
 	binary.LittleEndian.PutUint32(p[1:], ss.id)
 	s.failed = false
-	err = s.forwardTo(bc, p, s.relayResults)
+	if err = s.forwardTo(bc, p, s.relayResults); err != nil {
+		return err
+	}
 	st.last = bc
-	_ = id
 	s.note(st.class, target, bc, time.Now()) // a write's window starts when it finished
 	s.observe(bc, cmdExecute, st.class.Kind)
-	return err
+	return nil
 }
 
 // bindTypes makes sure the server statement knows the parameter types. The

@@ -20,7 +20,9 @@ type backendServer struct {
 	Name string
 	Role string // "primary" or "replica"
 	Addr string
-	db   *sql.DB // root connection for status counters; owned by whoever opened it
+	// Weight is the backend's read weight; 0 means the default (1).
+	Weight int
+	db     *sql.DB // root connection for status counters; owned by whoever opened it
 }
 
 // buildSwitchyard builds ./cmd/switchyard of the module this command runs in into dir.
@@ -85,6 +87,7 @@ type configBackend struct {
 	Name    string `yaml:"name"`
 	Address string `yaml:"address"`
 	Role    string `yaml:"role"`
+	Weight  int    `yaml:"weight,omitempty"`
 }
 
 // switchyardSetup is what the generated configuration needs.
@@ -108,7 +111,7 @@ func (s switchyardSetup) yaml() ([]byte, error) {
 	c.Admin.Listen = ""
 	c.Users = []configUser{{Name: literal(s.User), Password: literal(s.Password)}}
 	for _, b := range s.Backends {
-		c.Backends = append(c.Backends, configBackend{Name: b.Name, Address: b.Addr, Role: b.Role})
+		c.Backends = append(c.Backends, configBackend{Name: b.Name, Address: b.Addr, Role: b.Role, Weight: b.Weight})
 	}
 	c.Monitor.User, c.Monitor.Password = literal(s.MonitorUser), literal(s.MonitorPassword)
 	c.Pool.MaxOpen = s.MaxThreads + 16
