@@ -31,6 +31,7 @@ type backendConn struct {
 
 	vars     map[string]string // session variables set on this connection
 	seenGTID string            // a GTID this server is known to have applied
+	insertID uint64            // LAST_INSERT_ID() on this connection, as far as known
 	owner    *session          // session whose state was last synced here
 	gen      uint64            // owner's varsGen at that sync
 }

@@ -31,6 +31,9 @@ func (s *session) command() error {
 	s.client.release()
 	s.client.seq = 0
 	nc := s.client.nc
+	if err := s.releaseWhenIdle(); err != nil {
+		return err
+	}
 	if t := s.srv.o().IdleTimeout; t > 0 {
 		_ = nc.SetReadDeadline(time.Now().Add(t))
 	} else {

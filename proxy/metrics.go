@@ -29,6 +29,7 @@ type metrics struct {
 	bytes         *prometheus.CounterVec
 	panics        prometheus.Counter
 	retries       prometheus.Counter
+	released      prometheus.Counter
 	bytesIn       prometheus.Counter
 	bytesOut      prometheus.Counter
 	errorChildren sync.Map // error code -> prometheus.Counter
@@ -116,11 +117,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "switchyard_read_retries_total",
 		Help: "Reads run again on another server because their replica failed before answering.",
 	})
+	m.released = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchyard_session_releases_total",
+		Help: "Times an idle session handed its backend connections back to the pool (multiplexing).",
+	})
 	m.bytesIn = m.bytes.WithLabelValues("in")
 	m.bytesOut = m.bytes.WithLabelValues("out")
 	if reg != nil {
 		reg.MustRegister(m.statements, m.latency, m.backendTime, m.errors, m.clients, m.clientsTotal, m.rejected,
-			m.poolOpen, m.poolWaits, m.poolWaitTime, m.pins, m.routed, m.bytes, m.panics, m.retries)
+			m.poolOpen, m.poolWaits, m.poolWaitTime, m.pins, m.routed, m.bytes, m.panics, m.retries, m.released)
 	}
 	return m
 }

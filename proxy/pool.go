@@ -79,6 +79,11 @@ type PoolOptions struct {
 	IdleTimeout time.Duration // idle connections older than this are closed; 0 means 5m
 	WaitTimeout time.Duration // how long Acquire waits for a free slot; 0 means 5s
 	Connect     time.Duration // dial plus login; 0 means 5s
+	// ReleaseIdle hands a session's backend connections back to the pool
+	// once its client has been idle this long, when the session holds no
+	// state that lives only on them (multiplexing). Zero means 50ms;
+	// negative means never.
+	ReleaseIdle time.Duration
 }
 
 func (o PoolOptions) withDefaults() PoolOptions {
@@ -97,6 +102,9 @@ func (o PoolOptions) withDefaults() PoolOptions {
 	}
 	if o.Connect <= 0 {
 		o.Connect = 5 * time.Second
+	}
+	if o.ReleaseIdle == 0 {
+		o.ReleaseIdle = 50 * time.Millisecond
 	}
 	return o
 }

@@ -167,6 +167,7 @@ func (s *session) relayEOF(bc *backendConn, f frame, head []byte) (uint16, error
 	}
 	st := binary.LittleEndian.Uint16(head[3:])
 	bc.status = st
+	s.warnings = binary.LittleEndian.Uint16(head[1:])
 	// head aliases the read buffer: patch the status before it is copied.
 	binary.LittleEndian.PutUint16(head[3:], s.clientStatus(bc, st))
 	return st, s.toClient(bc, f)

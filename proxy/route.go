@@ -206,7 +206,7 @@ func (s *session) dropConn(bc *backendConn) {
 // sync brings bc to the session's state: its database and every session
 // variable the client changed.
 func (s *session) sync(bc *backendConn) error {
-	if bc.owner == s && bc.gen == s.varsGen && bc.db == s.db {
+	if bc.owner == s && bc.gen == s.varsGen && bc.db == s.db && (bc.insertID == s.insertID || bc != s.primary) {
 		return nil
 	}
 	if bc.db != s.db {
@@ -239,6 +239,29 @@ func (s *session) sync(bc *backendConn) error {
 		set.WriteByte('=')
 		set.WriteString(sqlValue(name, value))
 	}
+	// Variables another session changed on this connection go back to
+	// their defaults.
+	for _, name := range slices.Sorted(maps.Keys(bc.vars)) {
+		if _, ok := s.vars[name]; ok {
+			continue
+		}
+		if set.Len() == 0 {
+			set.WriteString("SET SESSION ")
+		} else {
+			set.WriteString(", ")
+		}
+		set.WriteString(name)
+		set.WriteString("=DEFAULT")
+	}
+	if s.insertID != bc.insertID && bc.backend.Addr == s.srv.primary().Addr {
+		// LAST_INSERT_ID() is asked of the primary.
+		if set.Len() == 0 {
+			set.WriteString("SET SESSION ")
+		} else {
+			set.WriteString(", ")
+		}
+		set.WriteString("last_insert_id=" + strconv.FormatUint(s.insertID, 10))
+	}
 	if set.Len() > 0 {
 		res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, set.String()...))
 		if err != nil {
@@ -247,12 +270,14 @@ func (s *session) sync(bc *backendConn) error {
 		if res[0] != 0x00 {
 			return parseErr(res)
 		}
+		clear(bc.vars)
 		if bc.vars == nil {
 			bc.vars = make(map[string]string, len(s.vars))
 		}
 		for name, value := range s.vars {
 			bc.vars[name] = value
 		}
+		bc.insertID = s.insertID
 	}
 	bc.owner, bc.gen = s, s.varsGen
 	return nil

@@ -48,6 +48,9 @@ type session struct {
 	stmts     map[uint32]*stmt
 	lastID    uint32    // last statement id handed out
 	failed    bool      // the last command ended with an ERR packet
+	warnings  uint16    // warning count of the last statement's final OK/EOF
+	cursor    bool      // a prepared statement opened a cursor
+	insertID  uint64    // the session's LAST_INSERT_ID(), from the primary's OK packets
 	retryable bool      // the running command may run again if its replica fails
 	started   time.Time // when the current command arrived
 	sent      time.Time // when it was sent to a backend

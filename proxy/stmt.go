@@ -24,7 +24,10 @@ type stmt struct {
 	on       map[*backendConn]*serverStmt // the statement on each connection
 	types    []byte                       // parameter types last sent by the client
 	longData bool                         // COM_STMT_SEND_LONG_DATA was used: stay on the primary
-	last     *backendConn                 // ran the last execute (COM_STMT_FETCH goes there)
+	// pendingLong: long data was sent and not yet consumed by an execute; it
+	// lives on the primary connection, which the session must keep.
+	pendingLong bool
+	last        *backendConn // ran the last execute (COM_STMT_FETCH goes there)
 }
 
 // serverStmt is a statement prepared on one backend connection.
@@ -201,10 +204,14 @@ func (s *session) executeOn(bc *backendConn, target router.Target, st *stmt, p [
 	p = s.bindTypes(p, st, ss)
 	binary.LittleEndian.PutUint32(p[1:], ss.id)
 	s.failed = false
+	if len(p) > 5 && p[5]&0x07 != 0 { // CURSOR_TYPE_*: the cursor lives on bc
+		s.cursor = true
+	}
 	if err = s.forwardTo(bc, p, s.relayResults); err != nil {
 		return err
 	}
 	st.last = bc
+	st.pendingLong = false
 	s.note(st.class, target, bc, time.Now()) // a write's window starts when it finished
 	s.observe(bc, cmdExecute, st.class.Kind)
 	return nil
@@ -273,12 +280,18 @@ func (s *session) stmtCommand(p []byte) error {
 		binary.LittleEndian.PutUint32(p[1:], st.on[bc].id)
 		return s.forwardTo(bc, p, s.relayFetch)
 	case mysql.COM_STMT_SEND_LONG_DATA:
-		st.longData = true
+		st.longData, st.pendingLong = true, true
 		bc, _, err := s.connFor(router.Decision{Target: router.TargetPrimary})
 		if err != nil {
 			return nil // no response possible; the execute will report
 		}
-		binary.LittleEndian.PutUint32(p[1:], st.on[bc].id)
+		ss := st.on[bc]
+		if ss == nil {
+			if ss, err = s.prepareOn(bc, st); err != nil {
+				return s.backendFailed(bc, err)
+			}
+		}
+		binary.LittleEndian.PutUint32(p[1:], ss.id)
 		return s.forwardTo(bc, p, nil)
 	case mysql.COM_STMT_CLOSE:
 		delete(s.stmts, id)
@@ -290,7 +303,7 @@ func (s *session) stmtCommand(p []byte) error {
 		}
 		return nil
 	default: // COM_STMT_RESET: on every connection, answered from the primary's
-		st.longData = false
+		st.longData, st.pendingLong = false, false
 		for bc, ss := range st.on {
 			if bc == s.primary {
 				continue

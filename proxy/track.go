@@ -94,6 +94,12 @@ func (s *session) relayOK(bc *backendConn, f frame) (uint16, error) {
 	}
 	st := binary.LittleEndian.Uint16(p[l.status:])
 	bc.status = st
+	s.warnings = binary.LittleEndian.Uint16(p[l.status+2:])
+	if _, _, n := mysql.LengthEncodedInt(p[1:]); n > 0 {
+		if id, _, _ := mysql.LengthEncodedInt(p[1+n:]); id != 0 && bc == s.primary {
+			s.insertID, bc.insertID = id, id
+		}
+	}
 	var info []byte
 	if l.rest < len(p) {
 		// With CLIENT_SESSION_TRACK the message is length-encoded and the

@@ -85,7 +85,7 @@ func TestDjango(t *testing.T) {
 func TestDjangoSlowWrite(t *testing.T) {
 	sb := sandbox.Require(t)
 	requirePython(t, []string{"django", "MySQLdb"}, []string{"python3-django", "python3-mysqldb"})
-	r := routings[0] // the defaults: session consistency, 1s window
+	r := routings[0] // the defaults: causal consistency, 1s window
 	db := "django_slow"
 	createDatabase(t, sb, db)
 	sy := startSwitchyard(t, sb, r)

@@ -26,7 +26,11 @@ func expectedRole(ev event, r routing) (role, why string) {
 		return onPrimary, "its transaction has written"
 	case !ev.Autocommit && r.Implicit == "primary":
 		return onPrimary, "autocommit is off and implicit_transactions is primary"
-	case ev.SinceWriteMs != nil && r.Consistency != "eventual" && *ev.SinceWriteMs < float64(r.SessionWindow.Milliseconds()):
+	case ev.SinceWriteMs != nil && r.Consistency == "causal":
+		// A replica that has applied the write, or the primary: the stale
+		// read checks prove which.
+		return onAny, "after the session's write, causal"
+	case ev.SinceWriteMs != nil && r.Consistency == "session" && *ev.SinceWriteMs < float64(r.SessionWindow.Milliseconds()):
 		return onPrimary, fmt.Sprintf("at most %.0fms after the session's write, inside session_window %s",
 			*ev.SinceWriteMs, r.SessionWindow)
 	case !ev.SessionWrote:

@@ -21,7 +21,7 @@ import (
 type routing struct {
 	Name string
 	// Defaults leaves the routing section out of the config, so that the
-	// documented defaults apply: session consistency, a 1s window and
+	// documented defaults apply: causal consistency, a 1s window and
 	// implicit_transactions primary (the fields below must say the same).
 	Defaults      bool
 	Consistency   string // eventual, session or causal
@@ -34,11 +34,14 @@ type routing struct {
 }
 
 var routings = []routing{
-	{Name: "defaults", Defaults: true, Consistency: "session", SessionWindow: time.Second, Implicit: "primary"},
+	{Name: "defaults", Defaults: true, Consistency: "causal", SessionWindow: time.Second, Implicit: "primary"},
 	{Name: "lazy", Consistency: "session", SessionWindow: time.Second, Implicit: "lazy"},
 	// A window no pause of a loaded machine reaches, so that every read after
 	// a write belongs on the primary.
 	{Name: "stalled", Consistency: "session", SessionWindow: time.Minute, Implicit: "lazy", Stalled: true},
+	// Causal reads with replicas that never catch up: every read of the
+	// session's own writes must end up on the primary, by GTID alone.
+	{Name: "causal_stalled", Consistency: "causal", SessionWindow: time.Second, Implicit: "lazy", Stalled: true},
 }
 
 // yaml renders the routing section.
