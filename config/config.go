@@ -172,6 +172,7 @@ type Pool struct {
 	MaxIdle     int      `yaml:"max_idle" json:"max_idle"`
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"` // 0 = idle connections are never closed for age
 	WaitTimeout Duration `yaml:"wait_timeout" json:"wait_timeout"` // bounded wait for a free connection
+	ReleaseIdle Duration `yaml:"release_idle" json:"release_idle"` // idle sessions hand back their connections after this; 0 = never
 }
 
 // Limits holds global resource limits.
@@ -226,6 +227,7 @@ func Default() *Config {
 			MaxIdle:     16,
 			IdleTimeout: Duration(5 * time.Minute),
 			WaitTimeout: Duration(5 * time.Second),
+			ReleaseIdle: Duration(50 * time.Millisecond),
 		},
 		Limits: Limits{MaxConnections: 10000, MaxPacketSize: 64 * MiB},
 		Log:    Log{Level: "info", Format: "text"},

@@ -266,6 +266,7 @@ func (p Pool) validate(errs *Errors) {
 	}
 	notNegative(errs, "pool.idle_timeout", p.IdleTimeout)
 	positive(errs, "pool.wait_timeout", p.WaitTimeout)
+	notNegative(errs, "pool.release_idle", p.ReleaseIdle)
 }
 
 func (l Limits) validate(errs *Errors) {
