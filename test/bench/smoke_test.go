@@ -1,12 +1,9 @@
 package main
 
 import (
-	"os"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/switchyard-db/switchyard/test/sandbox"
 )
 
 // smokeTests are the sysbench workloads the correctness smoke test runs through
@@ -27,51 +24,9 @@ var contentionErrors = []int{1213, 1020, 1205}
 // without a fatal error or a reconnect, and the only errors allowed are the server's
 // own contention errors above. It never looks at speed.
 func TestSysbenchThroughSwitchyard(t *testing.T) {
-	bin, err := findSysbench("sysbench")
-	if err != nil {
-		if os.Getenv(sandbox.RequireEnv) == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("%v (set %s=1 to fail instead)", err, sandbox.RequireEnv)
-	}
-	sb := sandbox.Require(t)
+	sysb, proxy, _, _ := sysbenchFixture(t, nil)
 	ctx := t.Context()
-	dir := t.TempDir()
-
-	syBin, err := buildSwitchyard(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var servers []backendServer
-	for _, srv := range sb.Servers() {
-		db, err := sb.RootDB(srv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		servers = append(servers, backendServer{Name: srv.Name, Role: srv.Role, Addr: srv.Addr(), db: db})
-	}
-	if _, err := servers[0].db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sysbenchDB); err != nil {
-		t.Fatal(err)
-	}
-	user := sb.Opts.Users[0]
-	sysb := sysbench{Bin: bin, User: user.Name, Password: user.Password, DB: sysbenchDB,
-		Tables: 4, TableSize: 1000, Debug: true}
-	if err := sysb.Prepare(ctx, sb.Primary.Addr()); err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.WaitReplicated(ctx); err != nil {
-		t.Fatal(err)
-	}
 	const threads = 4
-	proxy, err := startSwitchyard(ctx, syBin, dir, switchyardSetup{
-		User: user.Name, Password: user.Password, Backends: servers, MaxThreads: threads,
-		MonitorUser: sb.Opts.Monitor.Name, MonitorPassword: sb.Opts.Monitor.Password,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Stop()
-
 	for _, test := range smokeTests {
 		for _, ps := range []string{"auto", "disable"} {
 			c := benchCase{Workload: workload{Test: test}, PSMode: ps, Threads: threads}
