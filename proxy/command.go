@@ -47,6 +47,10 @@ func (s *session) command() error {
 	defer s.busy.Store(false)
 	if err != nil {
 		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.isDraining() && s.inTransaction() && !s.srv.drainExpired.Load():
+			// Woken by Shutdown with a transaction open: let the client
+			// finish it; the check at the top ends the session after.
+			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.isDraining():
 			s.client.seq = 0
 			s.sendError(newSQLError(mysql.ER_SERVER_SHUTDOWN, "Server shutdown in progress: switchyard is draining"))

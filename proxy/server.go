@@ -107,8 +107,11 @@ type Server struct {
 	perUser   map[string]int // admitted sessions by user
 	clients   int            // admitted sessions
 	draining  bool
-	wg        sync.WaitGroup
-	done      chan struct{} // closed by Shutdown: stops background loops
+	// drainExpired is set when Shutdown's context ends: sessions still in
+	// a transaction are closed too.
+	drainExpired atomic.Bool
+	wg           sync.WaitGroup
+	done         chan struct{} // closed by Shutdown: stops background loops
 }
 
 // New validates opts and returns a Server ready to Serve.
@@ -425,12 +428,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-finished:
 	case <-ctx.Done():
 		err = ctx.Err()
+		// Idle sessions, in a transaction or not, get the shutdown error;
+		// the rest are cut off after a moment.
+		s.drainExpired.Store(true)
 		s.mu.Lock()
 		for _, sess := range s.sessions {
-			sess.abort()
+			sess.wakeIfIdle()
 		}
 		s.mu.Unlock()
-		<-finished
+		select {
+		case <-finished:
+		case <-time.After(time.Second):
+			s.mu.Lock()
+			for _, sess := range s.sessions {
+				sess.abort()
+			}
+			s.mu.Unlock()
+			<-finished
+		}
 	}
 	for _, b := range s.o().Backends {
 		b.reapIdle(time.Now(), true)

@@ -61,13 +61,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "switchyard: %s: %v\n", *cfgPath, err)
+		for _, p := range configProblems(err) {
+			fmt.Fprintf(stderr, "switchyard: %s: %s\n", *cfgPath, p)
+		}
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log, nil); err != nil {
+	if err := serveFile(ctx, *cfgPath, cfg, log, nil); err != nil {
 		log.Error("switchyard stopped", "err", err)
 		return 1
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 
 	"github.com/switchyard-db/switchyard/config"
 	"github.com/switchyard-db/switchyard/proxy"
@@ -20,7 +21,27 @@ import (
 // serve runs the proxy described by cfg until ctx ends, then drains. ready,
 // when not nil, receives the SQL listener's address once it accepts.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- net.Addr) error {
-	opts, err := proxyOptions(cfg, log)
+	return serveFile(ctx, "", cfg, log, ready)
+}
+
+// serveFile is serve for cfg loaded from path: SIGHUP and POST /api/reload
+// re-read that file. An empty path disables reloading.
+func serveFile(ctx context.Context, path string, cfg *config.Config, log *slog.Logger, ready chan<- net.Addr) error {
+	reg := newRegistry()
+	var srvRef atomic.Pointer[proxy.Server]
+	w, err := startWatcher(cfg, log, abandonDown(srvRef.Load))
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	health := func() map[string]backendHealth { return monitorHealth(w.monitor())() }
+	build := func(c *config.Config) (proxy.Options, error) {
+		opts, err := proxyOptions(c, log)
+		opts.Registerer = reg
+		w.hook(&opts)
+		return opts, err
+	}
+	opts, err := build(cfg)
 	if err != nil {
 		return err
 	}
@@ -28,10 +49,23 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 	if err != nil {
 		return fmt.Errorf("start proxy: %w", err)
 	}
+	srvRef.Store(srv)
+	rl := newReloader(path, cfg, build, srv.Update, reg, log)
+	rl.OnReload = w.reload
+	reg.MustRegister(newBackendCollector(srv, health), newMonitorCollector(w))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	adm, err := startAdmin(cfg.Admin.Listen, adminOptions{Proxy: srv, Reloader: rl, Gatherer: reg, Health: health, Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer adm.Close()
+	hctx, stopHangup := context.WithCancel(context.Background())
+	defer stopHangup()
+	rl.watchHangup(hctx)
 	log.Info("switchyard listening", "addr", ln.Addr().String(), "backends", len(cfg.Backends))
 	if ready != nil {
 		ready <- ln.Addr()
@@ -43,8 +77,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		return err
 	case <-ctx.Done():
 	}
-	drain := cfg.Timeouts.Drain.Duration()
-	log.Info("switchyard draining", "timeout", drain)
+	adm.setDraining()
+	drain := rl.config().Timeouts.Drain.Duration()
+	log.Info("switchyard draining", "timeout", drain.String(), "clients", srv.Clients())
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -59,6 +94,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
 	opts := proxy.Options{
 		ServerVersion:    cfg.ServerVersion,
+		AuthPlugin:       cfg.AuthPlugin,
 		HandshakeTimeout: cfg.Timeouts.Handshake.Duration(),
 		IdleTimeout:      cfg.Timeouts.Idle.Duration(),
 		MaxConnections:   cfg.Limits.MaxConnections,
@@ -69,12 +105,14 @@ func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
 			MaxIdle:     cfg.Pool.MaxIdle,
 			IdleTimeout: cfg.Pool.IdleTimeout.Duration(),
 			WaitTimeout: cfg.Pool.WaitTimeout.Duration(),
+			ReleaseIdle: releaseIdle(cfg.Pool.ReleaseIdle.Duration()),
 			Connect:     cfg.Timeouts.Connect.Duration(),
 		},
 	}
 	opts.Routing = router.Policy{
 		Consistency:   consistency(cfg.Routing.Consistency),
 		SessionWindow: cfg.Routing.SessionWindow.Duration(),
+		CausalWait:    cfg.Routing.CausalWait.Duration(),
 		LazyImplicit:  cfg.Routing.ImplicitTransactions == config.ImplicitTxLazy,
 	}
 	opts.NoReplicaError = cfg.Routing.NoReplica == config.NoReplicaError
@@ -125,6 +163,8 @@ func consistency(c config.Consistency) router.Consistency {
 		return router.ConsistencyEventual
 	case config.ConsistencyCausal:
 		return router.ConsistencyCausal
+	case config.ConsistencyGlobal:
+		return router.ConsistencyGlobal
 	}
 	return router.ConsistencySession
 }

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchyard-db/switchyard/config"
+	"github.com/switchyard-db/switchyard/proxy"
+	"github.com/switchyard-db/switchyard/replication"
+)
+
+// newMonitor builds the replication monitor for cfg. The caller runs it.
+func newMonitor(cfg *config.Config, log *slog.Logger, onChange func(*replication.Snapshot)) (*replication.Monitor, error) {
+	backends := make([]replication.Backend, 0, len(cfg.Backends))
+	for _, b := range cfg.Backends {
+		backends = append(backends, replication.Backend{Name: b.Label(), Addr: b.Address, Role: replication.Role(b.Role)})
+	}
+	m := cfg.Monitor
+	return replication.New(backends, replication.Options{
+		User:         m.User,
+		Password:     m.Password,
+		Interval:     m.Interval.Duration(),
+		Timeout:      m.Timeout.Duration(),
+		MaxLag:       m.MaxReplicationLag.Duration(),
+		ReadmitAfter: m.ReadmitAfter,
+		Heartbeat: replication.HeartbeatOptions{
+			Enabled:  m.Heartbeat.Enabled,
+			Interval: m.Heartbeat.Interval.Duration(),
+			Schema:   m.Heartbeat.Schema,
+			Table:    m.Heartbeat.Table,
+		},
+		Logger:   log.With("component", "monitor"),
+		OnChange: onChange,
+	})
+}
+
+// watcher runs the replication monitor and replaces it when a reload
+// changes the backends or the monitor settings. Its methods are safe for
+// concurrent use; the proxy's hooks call them per statement.
+type watcher struct {
+	log      *slog.Logger
+	onChange func(*replication.Snapshot)
+	cur      atomic.Pointer[replication.Monitor]
+
+	mu     sync.Mutex
+	cfg    *config.Config
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startWatcher starts a monitor for cfg.
+func startWatcher(cfg *config.Config, log *slog.Logger, onChange func(*replication.Snapshot)) (*watcher, error) {
+	w := &watcher{log: log, onChange: onChange}
+	if err := w.start(cfg); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *watcher) start(cfg *config.Config) error {
+	mon, err := newMonitor(cfg, w.log, w.onChange)
+	if err != nil {
+		return fmt.Errorf("replication monitor: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = mon.Run(ctx)
+	}()
+	w.mu.Lock()
+	oldCancel, oldDone := w.cancel, w.done
+	w.cfg, w.cancel, w.done = cfg, cancel, done
+	w.cur.Store(mon)
+	w.mu.Unlock()
+	if oldCancel != nil {
+		oldCancel()
+		<-oldDone
+	}
+	return nil
+}
+
+// reload restarts the monitor when what it watches changed.
+func (w *watcher) reload(cfg *config.Config) {
+	w.mu.Lock()
+	same := reflect.DeepEqual(w.cfg.Backends, cfg.Backends) && reflect.DeepEqual(w.cfg.Monitor, cfg.Monitor)
+	w.mu.Unlock()
+	if same {
+		return
+	}
+	if err := w.start(cfg); err != nil {
+		w.log.Error("replication monitor not restarted; the old one keeps running", "err", err)
+	}
+}
+
+// stop ends the monitor.
+func (w *watcher) stop() {
+	w.mu.Lock()
+	cancel, done := w.cancel, w.done
+	w.mu.Unlock()
+	cancel()
+	<-done
+}
+
+func (w *watcher) monitor() *replication.Monitor { return w.cur.Load() }
+
+// hook points the proxy's health, topology and GTID hooks at the monitor.
+func (w *watcher) hook(opts *proxy.Options) {
+	opts.Health = func(name string) bool { return w.monitor().Usable(name) }
+	opts.Primary = func() string { return w.monitor().Primary() }
+	opts.AppliedGTID = func(name string) string {
+		b, ok := w.monitor().Snapshot().Backend(name)
+		if !ok {
+			return ""
+		}
+		if b.GTIDCurrentPos != "" {
+			return b.GTIDCurrentPos
+		}
+		return b.GTIDExecuted
+	}
+}
+
+// abandonDown returns an OnChange hook that abandons statements running on
+// backends the monitor just found down (hung or dead), so that they fail
+// over instead of waiting for a server that does not answer.
+func abandonDown(srv func() *proxy.Server) func(*replication.Snapshot) {
+	down := map[string]bool{}
+	return func(s *replication.Snapshot) {
+		for _, b := range s.Backends {
+			isDown := b.State == replication.Down
+			if isDown && !down[b.Name] {
+				if p := srv(); p != nil {
+					p.Abandon(b.Name)
+				}
+			}
+			down[b.Name] = isDown
+		}
+	}
+}
+
+// monitorCollector exports the monitor's lag, topology and probe counters
+// (backend states come from the backend collector in admin.go).
+type monitorCollector struct {
+	w                            *watcher
+	lag, conflict                *prometheus.Desc
+	primaryChanges, exclusions   *prometheus.Desc
+	readmissions, checks, failed *prometheus.Desc
+}
+
+func newMonitorCollector(w *watcher) *monitorCollector {
+	return &monitorCollector{
+		w: w,
+		lag: prometheus.NewDesc("switchyard_backend_replication_lag_seconds",
+			"Replication lag of a replica as the monitor last measured it (heartbeat or Seconds_Behind_Master).",
+			[]string{"backend", "source"}, nil),
+		conflict: prometheus.NewDesc("switchyard_topology_conflict",
+			"1 while more than one backend is writable: Switchyard keeps the last known primary.", nil, nil),
+		primaryChanges: prometheus.NewDesc("switchyard_primary_changes_total",
+			"Times the primary changed (switchover or failover followed).", nil, nil),
+		exclusions: prometheus.NewDesc("switchyard_backend_exclusions_total",
+			"Times a replica left read rotation (lagging or down).", nil, nil),
+		readmissions: prometheus.NewDesc("switchyard_backend_readmissions_total",
+			"Times a replica came back into read rotation.", nil, nil),
+		checks: prometheus.NewDesc("switchyard_monitor_checks_total",
+			"Health probes completed, by backend.", []string{"backend"}, nil),
+		failed: prometheus.NewDesc("switchyard_monitor_check_failures_total",
+			"Health probes that could not reach the backend, by backend.", []string{"backend"}, nil),
+	}
+}
+
+func (c *monitorCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.lag, c.conflict, c.primaryChanges, c.exclusions, c.readmissions, c.checks, c.failed} {
+		ch <- d
+	}
+}
+
+func (c *monitorCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.w.monitor().Snapshot()
+	if s == nil {
+		return
+	}
+	for _, b := range s.Backends {
+		if b.LagSource != "" {
+			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, b.Lag.Seconds(), b.Name, b.LagSource)
+		}
+		ch <- prometheus.MustNewConstMetric(c.checks, prometheus.CounterValue, float64(b.Checks), b.Name)
+		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(b.Failures), b.Name)
+	}
+	conflict := 0.0
+	if s.Conflict {
+		conflict = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.conflict, prometheus.GaugeValue, conflict)
+	ch <- prometheus.MustNewConstMetric(c.primaryChanges, prometheus.CounterValue, float64(s.Stats.PrimaryChanges))
+	ch <- prometheus.MustNewConstMetric(c.exclusions, prometheus.CounterValue, float64(s.Stats.Exclusions))
+	ch <- prometheus.MustNewConstMetric(c.readmissions, prometheus.CounterValue, float64(s.Stats.Readmissions))
+}
+
+// releaseIdle maps pool.release_idle (0: never) to the proxy's option
+// (negative: never).
+func releaseIdle(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
