@@ -103,7 +103,8 @@ func expandString(s string, lookup func(string) (string, bool)) (string, []strin
 		case '{':
 			end := strings.IndexByte(s[i+2:], '}')
 			if end < 0 {
-				problems = append(problems, fmt.Sprintf("unterminated ${ in %q", s))
+				// The value is not quoted: it may be a secret.
+				problems = append(problems, fmt.Sprintf("unterminated ${ at byte %d of the value", i))
 				return s, problems
 			}
 			ref := s[i+2 : i+2+end]

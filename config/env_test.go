@@ -30,7 +30,7 @@ func TestExpandString(t *testing.T) {
 		{in: "a$b $1 $ ", want: "a$b $1 $ "},
 		{in: "${MISSING}", problems: []string{"environment variable MISSING is not set"}},
 		{in: "${M1}${M2}", problems: []string{"environment variable M1 is not set", "environment variable M2 is not set"}},
-		{in: "${A", problems: []string{`unterminated ${ in "${A"`}},
+		{in: "${A", problems: []string{"unterminated ${ at byte 0 of the value"}},
 		{in: "${a-b}", problems: []string{`invalid environment variable name "a-b" in "${a-b}"`}},
 		{in: "${_ok9}", problems: []string{"environment variable _ok9 is not set"}},
 	}
