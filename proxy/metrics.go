@@ -175,5 +175,10 @@ func (s *session) observe(bc *backendConn, cmd int, kind router.Kind) {
 	}
 	bm.statements[route][cmd][kind].Inc()
 	bm.backendTime.Observe(now.Sub(sent).Seconds())
-	s.srv.routeLatency[route].Observe(now.Sub(started).Seconds())
+	d := now.Sub(started)
+	s.srv.routeLatency[route].Observe(d.Seconds())
+	if slow := s.srv.o().SlowStatement; slow > 0 && d >= slow {
+		s.log.Warn("slow statement", "duration", d, "route", [2]string{"primary", "replica"}[route],
+			"backend", bc.backend.Name, "command", cmdNames[cmd], "class", kind.String())
+	}
 }

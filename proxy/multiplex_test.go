@@ -3,9 +3,13 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-db/switchyard/router"
 )
 
 // TestMultiplexing runs many more sessions than backend connections; each
@@ -81,4 +85,43 @@ func TestMultiplexing(t *testing.T) {
 			t.Errorf("%s: %d connections open, want at most 4", b.Name, b.InUse+b.Idle)
 		}
 	}
+}
+
+// TestSlowStatementLog logs a slow statement with its route and backend,
+// and not its text.
+func TestSlowStatementLog(t *testing.T) {
+	var buf syncBuf
+	p := startProxy(t, func(o *Options) {
+		o.SlowStatement = 100 * time.Millisecond
+		o.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+		o.Routing.Consistency = router.ConsistencyEventual
+	})
+	c := p.session(t, "")
+	exec(t, c, "SELECT SLEEP(0.2), 'secret-text'")
+	exec(t, c, "SELECT 1")
+	log := buf.String()
+	if !strings.Contains(log, `msg="slow statement"`) || !strings.Contains(log, "route=replica") || !strings.Contains(log, "backend=replica") {
+		t.Fatalf("no slow statement line with route and backend:\n%s", log)
+	}
+	if strings.Count(log, "slow statement") != 1 || strings.Contains(log, "secret-text") {
+		t.Fatalf("want exactly one slow line and no statement text:\n%s", log)
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for concurrent writers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -79,6 +79,10 @@ type Options struct {
 	// MaxPacketSize bounds a client command; 0 means 64 MiB.
 	MaxPacketSize int
 
+	// SlowStatement logs statements that take at least this long, with
+	// their route, backend, command and class (never their text, which may
+	// hold secrets); 0 means off.
+	SlowStatement time.Duration
 	// Logger receives logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the proxy's Prometheus metrics; nil means they

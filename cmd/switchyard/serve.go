@@ -100,6 +100,7 @@ func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
 		MaxConnections:   cfg.Limits.MaxConnections,
 		MaxPacketSize:    int(cfg.Limits.MaxPacketSize),
 		Logger:           log,
+		SlowStatement:    cfg.Log.SlowStatement.Duration(),
 		Pool: proxy.PoolOptions{
 			MaxOpen:     cfg.Pool.MaxOpen,
 			MaxIdle:     cfg.Pool.MaxIdle,
