@@ -168,9 +168,6 @@ func commandName(c byte) string {
 
 // query serves COM_QUERY: classify, route, run, remember.
 func (s *session) query(p []byte) error {
-	if err := s.followPrimary(); err != nil {
-		return err
-	}
 	sql := unsafe.String(&p[1], len(p)-1)
 	if len(p) == 1 {
 		sql = ""
@@ -179,6 +176,12 @@ func (s *session) query(p []byte) error {
 	now := s.started
 	d := router.Decide(c, &s.route, s.policy, now)
 	s.srv.countReason(d.Reason)
+	if d.Target == router.TargetPrimary {
+		s.awaitPrimary()
+	}
+	if err := s.followPrimary(); err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		bc, target, err := s.connFor(d)
 		if err != nil {

@@ -102,7 +102,7 @@ func (s *session) relayResults(bc *backendConn, cmd byte) error {
 				return s.flushClient()
 			}
 		case 0xff:
-			s.relayedError(head)
+			s.relayedError(bc, head)
 			if err := s.toClient(bc, f); err != nil {
 				return err
 			}
@@ -191,7 +191,7 @@ func (s *session) relayRows(bc *backendConn) (uint16, error) {
 			}
 			return s.relayEOF(bc, f, head)
 		case head[0] == 0xff:
-			s.relayedError(head)
+			s.relayedError(bc, head)
 			return 0, s.toClient(bc, f)
 		}
 		if err := s.toClient(bc, f); err != nil {
@@ -232,7 +232,7 @@ func (s *session) relayOne(bc *backendConn, _ byte) error {
 		}
 	default:
 		if len(head) > 0 && head[0] == 0xff {
-			s.relayedError(head)
+			s.relayedError(bc, head)
 		}
 		if err := s.toClient(bc, f); err != nil {
 			return err
@@ -279,9 +279,18 @@ func (s *session) localInfile(bc *backendConn, f frame) error {
 }
 
 // relayedError notes an ERR packet passing from a backend to the client.
-func (s *session) relayedError(head []byte) {
+func (s *session) relayedError(bc *backendConn, head []byte) {
 	s.failed = true
-	if len(head) >= 3 {
-		s.srv.m.countError(binary.LittleEndian.Uint16(head[1:]))
+	if len(head) < 3 {
+		return
+	}
+	code := binary.LittleEndian.Uint16(head[1:])
+	s.srv.m.countError(code)
+	if code == mysql.ER_OPTION_PREVENTS_STATEMENT && bc == s.primary {
+		// The primary says it is read-only: it was demoted. Have the
+		// monitor look now rather than at its next probe.
+		if f := s.srv.o().Recheck; f != nil {
+			f(bc.backend.Name)
+		}
 	}
 }

@@ -283,6 +283,24 @@ func (s *session) sync(bc *backendConn) error {
 	return nil
 }
 
+// awaitPrimary holds a statement bound for the primary while the monitor
+// knows of no writable server (a switchover in progress: the old primary is
+// read-only and the new one not yet promoted), up to a few seconds, instead
+// of sending it to a server that would refuse it.
+func (s *session) awaitPrimary() {
+	f := s.srv.o().NoPrimary
+	if f == nil || !f() || s.inTransaction() {
+		return
+	}
+	deadline := time.Now().Add(primaryWait)
+	for f() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// primaryWait bounds awaitPrimary.
+const primaryWait = 5 * time.Second
+
 // followPrimary moves the session to the current primary after a switchover,
 // at a statement outside a transaction. Session variables and the database
 // follow; server-side state that cannot (temporary tables, locks, user

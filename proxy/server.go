@@ -66,6 +66,13 @@ type Options struct {
 	// replication monitor follows read_only); "" or nil means the backend
 	// with role "primary", else the first.
 	Primary func() string
+	// NoPrimary, when set, reports that the monitor knows of no writable
+	// server right now (a switchover in progress); writes then wait a few
+	// seconds for one rather than go to a server that would refuse them.
+	NoPrimary func() bool
+	// Recheck, when set, asks the monitor to probe the backend named now
+	// (the primary answered that it is read-only).
+	Recheck func(name string)
 	// AppliedGTID, when set, returns the GTID position a backend has applied
 	// (MariaDB gtid_current_pos), for causal reads; nil or "" means unknown.
 	AppliedGTID func(name string) string

@@ -152,9 +152,6 @@ func (s *session) prepareOn(bc *backendConn, st *stmt) (*serverStmt, error) {
 
 // execute serves COM_STMT_EXECUTE, routed by what the statement does.
 func (s *session) execute(p []byte) error {
-	if err := s.followPrimary(); err != nil {
-		return err
-	}
 	st, id := s.lookupStmt(p)
 	if st == nil {
 		return nil
@@ -165,6 +162,12 @@ func (s *session) execute(p []byte) error {
 		d = router.Decision{Target: router.TargetPrimary, Reason: "long_data"}
 	}
 	s.srv.countReason(d.Reason)
+	if d.Target == router.TargetPrimary {
+		s.awaitPrimary()
+	}
+	if err := s.followPrimary(); err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		bc, target, err := s.connFor(d)
 		if err != nil {

@@ -64,6 +64,8 @@ func monitored(t *testing.T) (*sandbox.Sandbox, *replication.Monitor, *testProxy
 		o.Routing.Consistency = router.ConsistencyEventual
 		o.Health = mon.Usable
 		o.Primary = mon.Primary
+		o.Recheck = mon.Recheck
+		o.NoPrimary = func() bool { return mon.Primary() == "" }
 	})
 	p.Store(tp)
 	return sb, mon, tp

@@ -74,6 +74,14 @@ func (w *watcher) start(cfg *config.Config) error {
 		defer close(done)
 		_ = mon.Run(ctx)
 	}()
+	if w.cur.Load() != nil {
+		// A restart: the old monitor keeps answering until the new one has
+		// checked every backend once.
+		select {
+		case <-mon.Ready():
+		case <-time.After(cfg.Monitor.Timeout.Duration() + cfg.Monitor.Interval.Duration()):
+		}
+	}
 	w.mu.Lock()
 	oldCancel, oldDone := w.cancel, w.done
 	w.cfg, w.cancel, w.done = cfg, cancel, done
@@ -114,6 +122,16 @@ func (w *watcher) monitor() *replication.Monitor { return w.cur.Load() }
 func (w *watcher) hook(opts *proxy.Options) {
 	opts.Health = func(name string) bool { return w.monitor().Usable(name) }
 	opts.Primary = func() string { return w.monitor().Primary() }
+	opts.Recheck = func(name string) { w.monitor().Recheck(name) }
+	opts.NoPrimary = func() bool {
+		m := w.monitor()
+		select {
+		case <-m.Ready():
+			return m.Primary() == ""
+		default:
+			return false // not checked yet: the configured primary serves
+		}
+	}
 	opts.AppliedGTID = func(name string) string {
 		b, ok := w.monitor().Snapshot().Backend(name)
 		if !ok {
@@ -133,7 +151,8 @@ func abandonDown(srv func() *proxy.Server) func(*replication.Snapshot) {
 	down := map[string]bool{}
 	return func(s *replication.Snapshot) {
 		for _, b := range s.Backends {
-			isDown := b.State == replication.Down
+			// Checks == 0: not probed yet (a monitor starting), not a failure.
+			isDown := b.State == replication.Down && b.Checks > 0
 			if isDown && !down[b.Name] {
 				if p := srv(); p != nil {
 					p.Abandon(b.Name)
