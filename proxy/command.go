@@ -189,11 +189,13 @@ func (s *session) query(p []byte) error {
 			return nil
 		}
 		s.retryable = attempt == 0 && target == router.TargetReplica && c.Kind == router.KindRead && !s.route.ReadOnlyTx
+		s.beforeWrite(bc)
 		err = s.forwardTo(bc, p, s.relayResults)
 		if errors.Is(err, errRetry) {
 			continue
 		}
 		if err == nil {
+			s.afterWrite(c, bc)
 			s.note(c, target, bc, time.Now()) // a write's window starts when it finished
 			s.observe(bc, cmdQuery, c.Kind)
 		}

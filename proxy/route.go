@@ -368,6 +368,34 @@ func (s *session) sqlMode() router.Mode {
 	return m
 }
 
+// beforeWrite forgets the session's last GTID before a statement runs on
+// the primary, so that a write whose answer carries none (a result set with
+// classic EOF packets, such as INSERT ... RETURNING) is not mistaken for one
+// the replicas already have.
+func (s *session) beforeWrite(bc *backendConn) {
+	if bc == s.primary {
+		s.prevGTID, s.lastGTID = s.lastGTID, ""
+	}
+}
+
+// afterWrite makes sure the session knows the GTID of a write that
+// committed without reporting it: it asks the primary (@@last_gtid).
+func (s *session) afterWrite(c router.Class, bc *backendConn) {
+	if bc != s.primary || s.lastGTID != "" {
+		return
+	}
+	if s.failed || c.Kind == router.KindRead || s.inTransaction() {
+		s.lastGTID = s.prevGTID // nothing committed
+		return
+	}
+	if s.policy.Consistency != router.ConsistencyCausal {
+		return
+	}
+	if v, err := bc.queryValue("SELECT @@last_gtid"); err == nil {
+		s.lastGTID = v
+	}
+}
+
 // note updates routing memory after a statement ran.
 func (s *session) note(c router.Class, target router.Target, bc *backendConn, now time.Time) {
 	inTx, autocommit := false, true

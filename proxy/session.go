@@ -45,6 +45,7 @@ type session struct {
 	vars      map[string]string         // session variables changed by the client
 	varsGen   uint64                    // bumped when vars change
 	lastGTID  string                    // GTID of the session's last write (MariaDB last_gtid)
+	prevGTID  string                    // lastGTID before the running statement
 	stmts     map[uint32]*stmt
 	lastID    uint32    // last statement id handed out
 	failed    bool      // the last command ended with an ERR packet

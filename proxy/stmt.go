@@ -210,9 +210,11 @@ func (s *session) executeOn(bc *backendConn, target router.Target, st *stmt, p [
 	if len(p) > 5 && p[5]&0x07 != 0 { // CURSOR_TYPE_*: the cursor lives on bc
 		s.cursor = true
 	}
+	s.beforeWrite(bc)
 	if err = s.forwardTo(bc, p, s.relayResults); err != nil {
 		return err
 	}
+	s.afterWrite(st.class, bc)
 	st.last = bc
 	st.pendingLong = false
 	s.note(st.class, target, bc, time.Now()) // a write's window starts when it finished
