@@ -173,8 +173,22 @@ func (s *session) query(p []byte) error {
 		sql = ""
 	}
 	c := router.ClassifyMode(sql, s.sqlMode())
-	now := s.started
-	d := router.Decide(c, &s.route, s.policy, now)
+	return s.run(c, router.Decide(c, &s.route, s.policy, s.started), func(bc *backendConn, target router.Target) error {
+		s.beforeWrite(bc)
+		if err := s.forwardTo(bc, p, s.relayResults); err != nil {
+			return err
+		}
+		s.afterWrite(c, bc)
+		s.note(c, target, bc, time.Now()) // a write's window starts when it finished
+		s.observe(bc, cmdQuery, c.Kind)
+		return nil
+	})
+}
+
+// run runs a statement of class c where decision d says, with exec, once
+// the session follows the current primary. A read whose replica fails before
+// answering runs once more, elsewhere.
+func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn, router.Target) error) error {
 	s.srv.countReason(d.Reason)
 	if d.Target == router.TargetPrimary {
 		s.awaitPrimary()
@@ -189,17 +203,9 @@ func (s *session) query(p []byte) error {
 			return nil
 		}
 		s.retryable = attempt == 0 && target == router.TargetReplica && c.Kind == router.KindRead && !s.route.ReadOnlyTx
-		s.beforeWrite(bc)
-		err = s.forwardTo(bc, p, s.relayResults)
-		if errors.Is(err, errRetry) {
-			continue
+		if err := exec(bc, target); !errors.Is(err, errRetry) {
+			return err
 		}
-		if err == nil {
-			s.afterWrite(c, bc)
-			s.note(c, target, bc, time.Now()) // a write's window starts when it finished
-			s.observe(bc, cmdQuery, c.Kind)
-		}
-		return err
 	}
 }
 

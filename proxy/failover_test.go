@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,33 +38,8 @@ func TestReplicaKilledDuringReads(t *testing.T) {
 	db := p.db(t, appUser, appPass, "")
 	db.SetMaxOpenConns(8)
 
-	var reads, failures atomic.Int64
-	var lastErr atomic.Value
-	byServer := sync.Map{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var id int
-				if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
-					failures.Add(1)
-					lastErr.Store(err)
-					continue
-				}
-				reads.Add(1)
-				n, _ := byServer.LoadOrStore(id, new(atomic.Int64))
-				n.(*atomic.Int64).Add(1)
-			}
-		}()
-	}
+	load := startReads(db, 8)
+	reads, failures, lastErr := &load.reads, &load.failures, &load.lastErr
 	waitReads := func(n int64) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
@@ -86,13 +62,7 @@ func TestReplicaKilledDuringReads(t *testing.T) {
 	if err := victim.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	countOn := func(id int) int64 {
-		n, ok := byServer.Load(id)
-		if !ok {
-			return 0
-		}
-		return n.(*atomic.Int64).Load()
-	}
+	countOn := load.on
 	before := countOn(victim.ServerID)
 	deadline := time.Now().Add(20 * time.Second)
 	for countOn(victim.ServerID) <= before {
@@ -101,8 +71,7 @@ func TestReplicaKilledDuringReads(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	load.stop()
 	t.Logf("%d reads, %d failed; replica back in service %s after the kill; retries=%.0f", reads.Load(), failures.Load(),
 		time.Since(killedAt).Round(time.Millisecond), counterValue(p.m.retries))
 	if f := failures.Load(); f != 0 {
@@ -117,4 +86,57 @@ func counterValue(c prometheus.Counter) float64 {
 		return -1
 	}
 	return m.GetCounter().GetValue()
+}
+
+// readLoad is a set of clients reading @@server_id through the proxy in a
+// loop, counting reads, failures and where each read ran.
+type readLoad struct {
+	reads, failures atomic.Int64
+	lastErr         atomic.Value
+	byServer        sync.Map // server id -> *atomic.Int64
+	done            chan struct{}
+	wg              sync.WaitGroup
+}
+
+// startReads starts n clients reading through db.
+func startReads(db *sql.DB, n int) *readLoad {
+	l := &readLoad{done: make(chan struct{})}
+	for range n {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				var id int
+				if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+					l.failures.Add(1)
+					l.lastErr.Store(err)
+					continue
+				}
+				l.reads.Add(1)
+				c, _ := l.byServer.LoadOrStore(id, new(atomic.Int64))
+				c.(*atomic.Int64).Add(1)
+			}
+		}()
+	}
+	return l
+}
+
+// on returns how many reads ran on server id.
+func (l *readLoad) on(id int) int64 {
+	c, ok := l.byServer.Load(id)
+	if !ok {
+		return 0
+	}
+	return c.(*atomic.Int64).Load()
+}
+
+// stop ends the clients and waits for them.
+func (l *readLoad) stop() {
+	close(l.done)
+	l.wg.Wait()
 }

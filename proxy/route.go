@@ -223,13 +223,7 @@ func (s *session) sync(bc *backendConn) error {
 		bc.db = s.db
 	}
 	var set strings.Builder
-	// Sorted, so that character_set_* come before collation_*: setting a
-	// character set resets its collation.
-	for _, name := range slices.Sorted(maps.Keys(s.vars)) {
-		value := s.vars[name]
-		if bc.vars[name] == value {
-			continue
-		}
+	add := func(name, value string) {
 		if set.Len() == 0 {
 			set.WriteString("SET SESSION ")
 		} else {
@@ -237,30 +231,25 @@ func (s *session) sync(bc *backendConn) error {
 		}
 		set.WriteString(name)
 		set.WriteByte('=')
-		set.WriteString(sqlValue(name, value))
+		set.WriteString(value)
+	}
+	// Sorted, so that character_set_* come before collation_*: setting a
+	// character set resets its collation.
+	for _, name := range slices.Sorted(maps.Keys(s.vars)) {
+		if value := s.vars[name]; bc.vars[name] != value {
+			add(name, sqlValue(name, value))
+		}
 	}
 	// Variables another session changed on this connection go back to
 	// their defaults.
 	for _, name := range slices.Sorted(maps.Keys(bc.vars)) {
-		if _, ok := s.vars[name]; ok {
-			continue
+		if _, ok := s.vars[name]; !ok {
+			add(name, "DEFAULT")
 		}
-		if set.Len() == 0 {
-			set.WriteString("SET SESSION ")
-		} else {
-			set.WriteString(", ")
-		}
-		set.WriteString(name)
-		set.WriteString("=DEFAULT")
 	}
 	if s.insertID != bc.insertID && bc.backend.Addr == s.srv.primary().Addr {
 		// LAST_INSERT_ID() is asked of the primary.
-		if set.Len() == 0 {
-			set.WriteString("SET SESSION ")
-		} else {
-			set.WriteString(", ")
-		}
-		set.WriteString("last_insert_id=" + strconv.FormatUint(s.insertID, 10))
+		add("last_insert_id", strconv.FormatUint(s.insertID, 10))
 	}
 	if set.Len() > 0 {
 		res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, set.String()...))

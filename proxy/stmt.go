@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"encoding/binary"
-	"errors"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -152,36 +151,17 @@ func (s *session) prepareOn(bc *backendConn, st *stmt) (*serverStmt, error) {
 
 // execute serves COM_STMT_EXECUTE, routed by what the statement does.
 func (s *session) execute(p []byte) error {
-	st, id := s.lookupStmt(p)
+	st, _ := s.lookupStmt(p)
 	if st == nil {
 		return nil
 	}
-	now := s.started
-	d := router.Decide(st.class, &s.route, s.policy, now)
+	d := router.Decide(st.class, &s.route, s.policy, s.started)
 	if st.longData {
 		d = router.Decision{Target: router.TargetPrimary, Reason: "long_data"}
 	}
-	s.srv.countReason(d.Reason)
-	if d.Target == router.TargetPrimary {
-		s.awaitPrimary()
-	}
-	if err := s.followPrimary(); err != nil {
-		return err
-	}
-	for attempt := 0; ; attempt++ {
-		bc, target, err := s.connFor(d)
-		if err != nil {
-			s.sendError(asSQLError(err))
-			return nil
-		}
-		s.retryable = attempt == 0 && target == router.TargetReplica && st.class.Kind == router.KindRead && !s.route.ReadOnlyTx
-		err = s.executeOn(bc, target, st, p)
-		if errors.Is(err, errRetry) {
-			continue
-		}
-		_ = id
-		return err
-	}
+	return s.run(st.class, d, func(bc *backendConn, target router.Target) error {
+		return s.executeOn(bc, target, st, p)
+	})
 }
 
 // executeOn runs the execute packet p of st on bc, preparing it there first

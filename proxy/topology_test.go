@@ -187,30 +187,8 @@ func TestReplicaHungDuringReads(t *testing.T) {
 	sb, mon, p := monitored(t)
 	db := p.db(t, appUser, appPass, "")
 	db.SetMaxOpenConns(6)
-	var reads, failures atomic.Int64
-	var lastErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var id int
-				if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
-					failures.Add(1)
-					lastErr.Store(err)
-					continue
-				}
-				reads.Add(1)
-			}
-		}()
-	}
+	load := startReads(db, 6)
+	reads, failures, lastErr := &load.reads, &load.failures, &load.lastErr
 	time.Sleep(300 * time.Millisecond)
 	victim := sb.Replicas[1]
 	if err := victim.Pause(); err != nil {
@@ -235,8 +213,7 @@ func TestReplicaHungDuringReads(t *testing.T) {
 	if err := victim.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	close(stop)
-	wg.Wait()
+	load.stop()
 	t.Logf("hung replica detected in %s; %d reads, %d failed", detected.Round(time.Millisecond), reads.Load(), failures.Load())
 	if f := failures.Load(); f != 0 {
 		t.Fatalf("%d reads failed, last: %v", f, lastErr.Load())
