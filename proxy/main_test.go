@@ -61,7 +61,7 @@ type testProxy struct {
 
 // startProxy starts a proxy in front of the shared sandbox; mod may adjust
 // the options first. It is shut down when the test ends.
-func startProxy(t *testing.T, mod func(*Options)) *testProxy {
+func startProxy(t testing.TB, mod func(*Options)) *testProxy {
 	t.Helper()
 	sb := sandbox.Require(t)
 	hashed, err := NewUserFromHash(hashUser, mysql.EncodePasswordHex(mysql.NativePasswordHash([]byte(hashPass))))
