@@ -99,6 +99,7 @@ func (s *session) serve() {
 		}
 		return
 	}
+	s.countBytes() // handshake bytes are not part of the first command
 	s.log.Debug("client connected", "user", s.cred.user, "db", s.db)
 	for {
 		err := s.command()
