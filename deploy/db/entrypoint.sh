@@ -1,0 +1,57 @@
+#!/bin/bash
+# Database server entrypoint. On first start (empty data directory) it
+# initialises the server; then it runs mariadbd, the mysqld exporter and the
+# process exporter under supervise.
+#   ROLE=primary  creates the schema and the users (binlogged, so they reach
+#                 the replicas through replication);
+#   ROLE=replica  points replication at $PRIMARY_HOST using GTIDs.
+set -euo pipefail
+: "${ROLE:?ROLE (primary or replica) is required}"
+: "${SERVER_ID:?SERVER_ID is required}"
+: "${ADMIN_ADDR:?ADMIN_ADDR is required}"
+for v in APP_PASSWORD REPL_PASSWORD MONITOR_PASSWORD EXPORTER_PASSWORD; do
+	if [ -z "${!v:-}" ]; then echo "db-entrypoint: $v is required" >&2; exit 1; fi
+	case "${!v}" in *[\'\\]*) echo "db-entrypoint: $v must not contain quotes or backslashes" >&2; exit 1 ;; esac
+done
+lib=/usr/local/lib/db
+datadir=/var/lib/mysql
+marker="$datadir/.initialized"
+cnf=/etc/mysql/mariadb.conf.d/60-switchyard.cnf
+
+sed -e "s|@SERVER_ID@|$SERVER_ID|" "$lib/server.cnf.in" > "$cnf"
+if [ "$ROLE" = replica ]; then
+	cat "$lib/replica.cnf" >> "$cnf"
+fi
+mkdir -p /run/mysqld
+chown mysql:mysql /run/mysqld "$datadir"
+
+# sql_file FILE: replace the @NAME@ placeholders with the environment.
+sql_file() {
+	sed -e "s|@APP_USER@|${APP_USER:-app}|g" -e "s|@APP_PASSWORD@|$APP_PASSWORD|g" \
+		-e "s|@REPL_PASSWORD@|$REPL_PASSWORD|g" -e "s|@MONITOR_PASSWORD@|$MONITOR_PASSWORD|g" \
+		-e "s|@EXPORTER_PASSWORD@|$EXPORTER_PASSWORD|g" -e "s|@PRIMARY_HOST@|${PRIMARY_HOST:-db-primary}|g" "$1"
+}
+
+if [ ! -f "$marker" ]; then
+	echo "db-entrypoint: initialising $ROLE (server_id $SERVER_ID)" >&2
+	find "$datadir" -mindepth 1 -delete
+	mariadb-install-db --user=mysql --datadir="$datadir" --skip-test-db >/dev/null
+	# A private server (no TCP) for the set-up statements.
+	mariadbd --user=mysql --skip-networking --skip-slave-start &
+	pid=$!
+	for _ in $(seq 1 60); do
+		if mariadb-admin --silent ping >/dev/null 2>&1; then break; fi
+		sleep 0.5
+	done
+	sql_file "$lib/$ROLE.sql" | mariadb
+	mariadb-admin shutdown
+	wait "$pid" || true
+	touch "$marker"
+	echo "db-entrypoint: $ROLE initialised" >&2
+fi
+
+export DATA_SOURCE_NAME="exporter:${EXPORTER_PASSWORD}@unix(/run/mysqld/mysqld.sock)/"
+exec supervise \
+	"mariadbd --user=mysql" \
+	"prometheus-mysqld-exporter --web.listen-address=${ADMIN_ADDR}:9104" \
+	"prometheus-process-exporter -config.path /etc/process-exporter.yml -web.listen-address ${ADMIN_ADDR}:9256"
