@@ -1,5 +1,3 @@
-//go:build e2e
-
 // Package e2e tests the production stack in compose.yaml end to end: HTTPS
 // through the load balancers' virtual IP, reads and writes through Switchyard
 // to the MariaDB primary and replicas, the firewalls between the layers,
