@@ -146,8 +146,12 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (*result
 				return nil, err
 			}
 		}
-		setup := switchyardSetup{User: o.user, Password: o.password, Backends: e.servers,
-			MaxThreads: maxThreads, PoolMaxOpen: o.poolMaxOpen}
+		backends := e.servers
+		if o.replicas >= 0 && o.replicas+1 < len(backends) {
+			backends = backends[:o.replicas+1]
+		}
+		setup := switchyardSetup{User: o.user, Password: o.password, Backends: backends,
+			MaxThreads: maxThreads, PoolMaxOpen: o.poolMaxOpen, ReleaseIdle: o.releaseIdle}
 		if e.sb != nil {
 			setup.MonitorUser, setup.MonitorPassword = e.sb.Opts.Monitor.Name, e.sb.Opts.Monitor.Password
 		}

@@ -61,6 +61,8 @@ type options struct {
 	rootPass    string
 	switchyard  string // prebuilt binary; empty builds ./cmd/switchyard
 	poolMaxOpen int    // Switchyard's pool.max_open; 0: the largest thread count + 16
+	releaseIdle string // Switchyard's pool.release_idle; "": its default
+	replicas    int    // how many of the sandbox's replicas Switchyard gets; -1: all
 	outDir      string
 	sysbench    string
 	verbose     bool
@@ -107,6 +109,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.rootPass, "root-password", "sandbox", "password of -root-user (with -primary)")
 	fs.StringVar(&o.switchyard, "switchyard", "", "prebuilt switchyard binary (default: go build ./cmd/switchyard)")
 	fs.IntVar(&o.poolMaxOpen, "pool-max-open", 0, "Switchyard's pool.max_open (default: the largest -threads + 16)")
+	fs.StringVar(&o.releaseIdle, "release-idle", "", "Switchyard's pool.release_idle, e.g. 0s to never release idle sessions' connections (default: Switchyard's)")
+	fs.IntVar(&o.replicas, "replicas", -1, "how many replicas Switchyard routes reads to (-1: all; 0: the primary alone, the baselines' path)")
 	fs.StringVar(&o.outDir, "out", "bench-results", "directory for the JSON and Markdown results")
 	fs.StringVar(&o.sysbench, "sysbench", "sysbench", "sysbench executable")
 	fs.BoolVar(&o.verbose, "v", false, "print sandbox progress, server logs and every sysbench command")

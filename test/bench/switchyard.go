@@ -67,8 +67,9 @@ type switchyardConfig struct {
 		Password string `yaml:"password"`
 	} `yaml:"monitor"`
 	Pool struct {
-		MaxOpen int `yaml:"max_open"`
-		MaxIdle int `yaml:"max_idle"`
+		MaxOpen     int    `yaml:"max_open"`
+		MaxIdle     int    `yaml:"max_idle"`
+		ReleaseIdle string `yaml:"release_idle,omitempty"`
 	} `yaml:"pool"`
 	Timeouts struct {
 		Drain string `yaml:"drain"`
@@ -97,8 +98,9 @@ type switchyardSetup struct {
 	MonitorUser     string
 	MonitorPassword string
 	Backends        []backendServer
-	MaxThreads      int // pools are sized so no sysbench thread waits for a connection
-	PoolMaxOpen     int // pool.max_open; 0 means MaxThreads + 16
+	MaxThreads      int    // pools are sized so no sysbench thread waits for a connection
+	PoolMaxOpen     int    // pool.max_open; 0 means MaxThreads + 16
+	ReleaseIdle     string // pool.release_idle; "" means Switchyard's default
 }
 
 // literal escapes s for Switchyard's ${VAR} expansion of scalar values.
@@ -120,6 +122,7 @@ func (s switchyardSetup) yaml() ([]byte, error) {
 		c.Pool.MaxOpen = s.PoolMaxOpen
 		c.Pool.MaxIdle = min(c.Pool.MaxIdle, s.PoolMaxOpen)
 	}
+	c.Pool.ReleaseIdle = s.ReleaseIdle
 	c.Timeouts.Drain = "2s"
 	c.Log.Level = "info"
 	b, err := yaml.Marshal(&c)
