@@ -34,6 +34,9 @@ type backendConn struct {
 	insertID uint64            // LAST_INSERT_ID() on this connection, as far as known
 	owner    *session          // session whose state was last synced here
 	gen      uint64            // owner's varsGen at that sync
+
+	pool   *userPool               // the pool it belongs to (nil: none)
+	cached map[stmtKey]*serverStmt // prepared statements kept for any session
 }
 
 // baseBackendCaps are always requested from backends.

@@ -106,12 +106,12 @@ func BenchmarkExecuteRouting(b *testing.B) {
 	st := &stmt{class: router.Classify("SELECT c FROM sbtest1 WHERE id=?"), params: 1, on: map[*backendConn]*serverStmt{}}
 	first := []byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 0, 42, 0, 0, 0}
 	later := []byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 42, 0, 0, 0}
-	s.bindTypes(first, st, &serverStmt{})
+	ss := &serverStmt{id: 7}
+	s.bindTypes(first, st, ss)
 	now := time.Unix(1000, 0)
 	b.ReportAllocs()
 	for b.Loop() {
 		d := router.Decide(st.class, &s.route, s.policy, now)
-		ss := &serverStmt{id: 7, typed: true}
 		p := s.bindTypes(later, st, ss)
 		binary.LittleEndian.PutUint32(p[1:], ss.id)
 		router.Note(st.class, d.Target, true, &s.route, false, true, now)

@@ -31,21 +31,24 @@ func (s *session) command() error {
 	s.client.release()
 	s.client.seq = 0
 	nc := s.client.nc
-	if err := s.releaseWhenIdle(); err != nil {
-		return err
-	}
-	if t := s.srv.o().IdleTimeout; t > 0 {
-		_ = nc.SetReadDeadline(time.Now().Add(t))
-	} else {
-		_ = nc.SetReadDeadline(time.Time{})
-	}
+	s.idleDeadline()
 	if s.srv.isDraining() && !s.inTransaction() {
 		return s.command() // Shutdown raced with the deadline reset
 	}
-	p, err := s.client.readPacket(s.srv.o().MaxPacketSize)
+	err := s.releaseWhenIdle()
+	if err == nil && s.srv.isDraining() && !s.inTransaction() {
+		return s.command() // Shutdown's wake-up may have been undone there
+	}
+	var p []byte
+	if err == nil {
+		p, err = s.client.readPacket(s.srv.o().MaxPacketSize)
+	}
 	s.busy.Store(true)
 	defer s.busy.Store(false)
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.deadline = true // set by the idle timeout or by a waker
+		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.isDraining() && s.inTransaction() && !s.srv.drainExpired.Load():
 			// Woken by Shutdown with a transaction open: let the client
@@ -55,6 +58,9 @@ func (s *session) command() error {
 			s.client.seq = 0
 			s.sendError(newSQLError(mysql.ER_SERVER_SHUTDOWN, "Server shutdown in progress: switchyard is draining"))
 			return errQuit
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.o().IdleTimeout <= 0:
+			// A wake-up that lost a race with the command: nothing expired.
+			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			s.client.seq = 0
 			s.sendError(newSQLError(codeInactivity, "The client was disconnected by switchyard because of inactivity (timeouts.idle %s)", s.srv.o().IdleTimeout))
@@ -68,7 +74,10 @@ func (s *session) command() error {
 		}
 		return err
 	}
-	_ = nc.SetReadDeadline(time.Time{})
+	if s.deadline {
+		_ = nc.SetReadDeadline(time.Time{})
+		s.deadline = false
+	}
 	s.started = time.Now()
 	defer s.countBytes()
 	if len(p) == 0 {
@@ -76,6 +85,19 @@ func (s *session) command() error {
 		return nil
 	}
 	return s.dispatch(p)
+}
+
+// idleDeadline arms the client's read deadline for timeouts.idle, or clears
+// it, while the session waits for the next command. Without an idle timeout
+// it costs nothing when no deadline is set.
+func (s *session) idleDeadline() {
+	if t := s.srv.o().IdleTimeout; t > 0 {
+		_ = s.client.nc.SetReadDeadline(time.Now().Add(t))
+		s.deadline = true
+	} else if s.deadline {
+		_ = s.client.nc.SetReadDeadline(time.Time{})
+		s.deadline = false
+	}
 }
 
 // countBytes moves the client byte counts into the metrics.
@@ -198,6 +220,11 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 	}
 	for attempt := 0; ; attempt++ {
 		bc, target, err := s.connFor(d)
+		if err == nil && c.Flags&router.FlagLastInsertID != 0 {
+			if err = s.syncInsertID(bc); err != nil && !isSQLError(err) {
+				return s.backendFailed(bc, err)
+			}
+		}
 		if err != nil {
 			s.sendError(asSQLError(err))
 			return nil

@@ -119,7 +119,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	m.released = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "switchyard_session_releases_total",
-		Help: "Times an idle session handed its backend connections back to the pool (multiplexing).",
+		Help: "Times a session handed its backend connections back to the pool without a reset: idle, other sessions waiting, or ending (multiplexing).",
 	})
 	m.bytesIn = m.bytes.WithLabelValues("in")
 	m.bytesOut = m.bytes.WithLabelValues("out")

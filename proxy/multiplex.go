@@ -11,28 +11,53 @@ import (
 
 // Multiplexing: a session whose client has gone quiet gives its backend
 // connections back to the pool, so that many mostly idle clients share few
-// server connections. It only does so when nothing lives on those
-// connections alone: no transaction, no pins (temporary tables, locks, SQL
-// prepared statements), no user variables, autocommit on, no open cursor,
-// and no warnings left from the last statement. Session variables and the
-// database follow the session to whatever connection serves it next (see
-// sync); so does LAST_INSERT_ID(). Binary prepared statements are closed on
-// the connection and prepared again where they next run.
+// server connections; while other sessions wait for a connection, a session
+// gives its connections back after every statement, so that busy clients
+// share them too. It only does so when nothing lives on those connections
+// alone: no transaction, no pins (temporary tables, locks, SQL prepared
+// statements), no user variables, autocommit on, no open cursor, and no
+// warnings left from the last statement. Session variables and the database
+// follow the session to whatever connection serves it next (see sync); so
+// does LAST_INSERT_ID(). Binary prepared statements stay on the connection
+// for the next session that runs the same text (see stmtOn); the session
+// prepares them again where they next run.
 
-// releaseWhenIdle waits up to Pool.ReleaseIdle for the client's next
-// command; if none comes and the session can let go of its connections, it
-// releases them. It returns only client errors.
+// releaseWhenIdle waits for the client's next command, holding the
+// session's connections. If other sessions wait for one of them, or the
+// client stays quiet for Pool.ReleaseIdle (Server.releaseLoop watches; a
+// negative ReleaseIdle turns that off), and the session can let go of them,
+// it hands them back. It returns the client
+// read error, if any: the caller deals with it as with the command's.
 func (s *session) releaseWhenIdle() error {
-	wait := s.srv.o().Pool.ReleaseIdle
-	if wait < 0 || !s.holdsConns() || !s.canRelease() {
+	if !s.holdsConns() || !s.canRelease() {
 		return nil
 	}
-	_ = s.client.nc.SetReadDeadline(time.Now().Add(wait))
-	_, err := s.client.br.Peek(1)
-	if err == nil {
+	if s.contended() {
+		s.releaseIdle()
+		return nil
+	}
+	if s.client.br.Buffered() > 0 {
 		return nil // the next command is here
 	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
+	// Wakers set the read deadline under parkMu while parked is true, so
+	// none can come after the session stopped waiting.
+	s.parkMu.Lock()
+	s.parked, s.woken = true, false
+	s.parkedAt.Store(time.Now().UnixNano())
+	s.parkMu.Unlock()
+	_, err := s.client.br.Peek(1)
+	s.parkMu.Lock()
+	woken := s.woken
+	s.parked, s.woken = false, false
+	s.parkedAt.Store(0)
+	s.parkMu.Unlock()
+	if !woken {
+		return err
+	}
+	// The waker moved the read deadline: put it back.
+	s.deadline = true
+	s.idleDeadline()
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
 	}
 	s.releaseIdle()
@@ -40,6 +65,20 @@ func (s *session) releaseWhenIdle() error {
 }
 
 func (s *session) holdsConns() bool { return s.primary != nil || len(s.replicas) > 0 }
+
+// contended reports whether another session waits for a connection to a
+// backend this session holds one to.
+func (s *session) contended() bool {
+	if s.primary != nil && s.primary.pool != nil && s.primary.pool.contended() {
+		return true
+	}
+	for _, bc := range s.replicas {
+		if bc.pool != nil && bc.pool.contended() {
+			return true
+		}
+	}
+	return false
+}
 
 // canRelease reports whether every piece of the session's state can follow
 // it to other connections.
@@ -68,7 +107,7 @@ func (s *session) releaseIdle() {
 			if st.last == bc {
 				st.last = nil
 			}
-			if !bc.broken {
+			if !bc.broken && !ss.shared {
 				bc.seq = 0
 				p := binary.LittleEndian.AppendUint32([]byte{mysql.COM_STMT_CLOSE}, ss.id)
 				if bc.writePacket(p) != nil || bc.flush() != nil {
@@ -76,7 +115,11 @@ func (s *session) releaseIdle() {
 				}
 			}
 		}
-		bc.backend.pool(s.cred.user, s.srv.o().Pool).put(bc)
+		p := bc.pool
+		if p == nil {
+			p = bc.backend.pool(s.cred.user, s.srv.o().Pool)
+		}
+		p.put(bc)
 	}
 	s.primary, s.last, s.txConn = nil, nil, nil
 	clear(s.replicas)

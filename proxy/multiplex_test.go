@@ -87,6 +87,109 @@ func TestMultiplexing(t *testing.T) {
 	}
 }
 
+// TestMultiplexingUnderContention runs busy sessions over far fewer
+// connections than sessions, with an idle release so long that only the
+// contention rule can hand connections back: after each statement while
+// others wait, or at once when a waiting session wakes a holder whose client
+// is quiet. Prepared statements stay on the connections: each replica
+// connection prepares the statement once, however many sessions run it.
+func TestMultiplexingUnderContention(t *testing.T) {
+	const maxOpen = 2
+	p := startProxy(t, func(o *Options) {
+		o.Pool.MaxOpen, o.Pool.MaxIdle = maxOpen, maxOpen
+		o.Pool.ReleaseIdle = time.Hour
+		o.Pool.WaitTimeout = 20 * time.Second
+		o.Routing.Consistency = router.ConsistencyEventual
+	})
+	setup := p.session(t, "")
+	exec(t, setup, "CREATE DATABASE IF NOT EXISTS mux")
+	exec(t, setup, "CREATE TABLE IF NOT EXISTS mux.c (id INT AUTO_INCREMENT PRIMARY KEY, who INT)")
+	setup.Close()
+	waitReplicated(t, p.sb)
+
+	const sessions, rounds = 10, 20
+	db := p.db(t, appUser, appPass, "")
+	db.SetMaxOpenConns(sessions)
+	// A quiet session holding a connection: only a wake-up from a waiting
+	// session makes it let go (pool.release_idle is an hour).
+	quiet, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	exec(t, quiet, "SET time_zone = '+11:00'")
+
+	errs := make(chan error, sessions)
+	var wg sync.WaitGroup
+	prepares := delta(t, p.sb, "Com_stmt_prepare", func() {
+		for i := range sessions {
+			wg.Go(func() {
+				ctx := context.Background()
+				c, err := db.Conn(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer c.Close()
+				zone := fmt.Sprintf("+%02d:00", i)
+				if _, err := c.ExecContext(ctx, "SET time_zone = '"+zone+"'"); err != nil {
+					errs <- err
+					return
+				}
+				for r := range rounds {
+					var tz string
+					var n int
+					// Binary protocol: go-sql-driver prepares, executes and closes.
+					if err := c.QueryRowContext(ctx, "SELECT @@time_zone, ?", r).Scan(&tz, &n); err != nil {
+						errs <- fmt.Errorf("session %d round %d: %w", i, r, err)
+						return
+					}
+					if tz != zone || n != r {
+						errs <- fmt.Errorf("session %d round %d: time_zone %s, %d; want %s, %d", i, r, tz, n, zone, r)
+						return
+					}
+					if r%5 == 0 {
+						res, err := c.ExecContext(ctx, "INSERT INTO mux.c (who) VALUES (?)", i)
+						if err != nil {
+							errs <- err
+							return
+						}
+						id, _ := res.LastInsertId()
+						var got int64
+						if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&got); err != nil || got != id {
+							errs <- fmt.Errorf("session %d: LAST_INSERT_ID() = %d (%v), want %d", i, got, err, id)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var tz string
+	if err := quiet.QueryRowContext(context.Background(), "SELECT @@time_zone").Scan(&tz); err != nil || tz != "+11:00" {
+		t.Errorf("quiet session: time_zone %q (%v), want +11:00", tz, err)
+	}
+	for _, b := range p.Backends() {
+		if b.InUse+b.Idle > maxOpen {
+			t.Errorf("%s: %d connections open, want at most %d", b.Name, b.InUse+b.Idle, maxOpen)
+		}
+	}
+	// Per session and round the driver prepares twice (the SELECT and, every
+	// fifth round, the INSERT): Switchyard answers those on the primary. The
+	// replicas only prepare for connections that have not seen the text.
+	for _, r := range p.sb.Replicas {
+		if got := prepares[r.ServerID]; got > maxOpen {
+			t.Errorf("%s prepared %d statements, want at most %d (one per connection)", r.Name, got, maxOpen)
+		}
+	}
+	t.Logf("prepares by server_id: %v; %.0f releases", prepares, counterValue(p.m.released))
+}
+
 // TestSlowStatementLog logs a slow statement with its route and backend,
 // and not its text.
 func TestSlowStatementLog(t *testing.T) {

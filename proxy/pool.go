@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -82,7 +83,8 @@ type PoolOptions struct {
 	// ReleaseIdle hands a session's backend connections back to the pool
 	// once its client has been idle this long, when the session holds no
 	// state that lives only on them (multiplexing). Zero means 50ms;
-	// negative means never.
+	// negative means never. While sessions wait for a connection, such
+	// sessions hand theirs back after every statement regardless.
 	ReleaseIdle time.Duration
 }
 
@@ -115,11 +117,17 @@ type userPool struct {
 	backend *Backend
 	opts    PoolOptions
 	slots   chan struct{}
-	// returned wakes one waiter when a connection comes back.
+	// returned wakes a waiter when a connection no waiter can use comes
+	// back idle: it may make room by closing it.
 	returned chan struct{}
+	// waiting counts sessions waiting for a connection: while there are
+	// some, sessions hand theirs back after every statement they can.
+	waiting atomic.Int32
 
-	mu   sync.Mutex
-	idle []*backendConn // most recently used last
+	mu      sync.Mutex
+	idle    []*backendConn            // most recently used last
+	inUse   map[*backendConn]*session // handed out by acquire, to whom, not yet put back
+	waiters []*waiter                 // in acquire, first come first served
 }
 
 func (b *Backend) pool(user string, opts PoolOptions) *userPool {
@@ -140,18 +148,22 @@ func (b *Backend) pool(user string, opts PoolOptions) *userPool {
 var errPoolTimeout = errors.New("backend connection pool exhausted")
 
 // acquire returns a connection for key, idle or new. The caller owns it until
-// it hands it back with put.
-func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, db string) (*backendConn, error) {
-	var timer *time.Timer
+// it hands it back with put. When none is free it waits in line: put hands
+// a returned connection straight to the first waiter that can use it.
+func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, db string, owner *session) (*backendConn, error) {
+	var (
+		timer *time.Timer
+		w     *waiter
+	)
 	for {
 		// An idle connection already holds a slot.
-		if bc := p.takeIdle(key, db); bc != nil {
+		if bc := p.takeIdle(key, db, owner); bc != nil {
 			p.backend.gauge(+1, 0)
 			return bc, nil
 		}
 		select {
 		case p.slots <- struct{}{}:
-			return p.dial(ctx, key, cred, db)
+			return p.dial(ctx, key, cred, db, owner)
 		default:
 		}
 		if bc := p.evictOther(key); bc != nil {
@@ -164,26 +176,141 @@ func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, d
 			defer timer.Stop()
 			waitStart := time.Now()
 			p.backend.countWait()
-			defer func() { p.backend.waited(time.Since(waitStart)) }()
+			p.waiting.Add(1)
+			defer func() {
+				p.waiting.Add(-1)
+				p.backend.waited(time.Since(waitStart))
+			}()
+		}
+		if w == nil {
+			w = &waiter{key: key, db: db, owner: owner, ch: make(chan *backendConn, 1)}
+			if !p.enqueue(w) {
+				w = nil
+				continue // one came back meanwhile
+			}
+			p.nudge()
 		}
 		select {
+		case bc := <-w.ch:
+			return bc, nil
 		case p.slots <- struct{}{}:
-			return p.dial(ctx, key, cred, db)
+			if bc := p.dequeue(w); bc != nil {
+				<-p.slots // handed one meanwhile: keep it, give the slot back
+				return bc, nil
+			}
+			return p.dial(ctx, key, cred, db, owner)
 		case <-p.returned:
-			// A connection came back idle: it may be one for key.
+			// A connection of another key came back idle: look again.
+			if bc := p.dequeue(w); bc != nil {
+				return bc, nil
+			}
+			w = nil
 		case <-timer.C:
+			if bc := p.dequeue(w); bc != nil {
+				return bc, nil
+			}
 			return nil, newSQLError(mysql.ER_CON_COUNT_ERROR,
 				"switchyard: %v: no connection to %s for user %s freed up within %s (pool.max_open=%d)",
 				errPoolTimeout, p.backend.Addr, key.user, p.opts.WaitTimeout, p.opts.MaxOpen)
 		case <-ctx.Done():
+			if bc := p.dequeue(w); bc != nil {
+				p.put(bc)
+			}
 			return nil, ctx.Err()
+		}
+	}
+}
+
+// waiter is a session waiting in acquire for a connection.
+type waiter struct {
+	key   poolKey
+	db    string
+	owner *session
+	ch    chan *backendConn // put hands the connection over here
+}
+
+// suits reports whether bc can serve w: same key, and no database when w
+// has none (a server cannot leave a database once chosen).
+func (w *waiter) suits(bc *backendConn) bool {
+	return bc.key == w.key && (w.db != "" || bc.db == "")
+}
+
+// enqueue puts w in line, unless a suitable idle connection is there now
+// (it came back between takeIdle and here): then it reports false.
+func (p *userPool) enqueue(w *waiter) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, bc := range p.idle {
+		if w.suits(bc) {
+			return false
+		}
+	}
+	p.waiters = append(p.waiters, w)
+	return true
+}
+
+// dequeue takes w out of line. If put handed it a connection meanwhile, it
+// returns that connection, which the caller now owns.
+func (p *userPool) dequeue(w *waiter) *backendConn {
+	p.mu.Lock()
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.mu.Unlock()
+			return nil
+		}
+	}
+	p.mu.Unlock()
+	return <-w.ch // no longer in line: put has sent, or is about to
+}
+
+// handOff gives bc, coming back from its session, to the first waiter it
+// suits; p.mu is held. It reports whether one took it.
+func (p *userPool) handOff(bc *backendConn) bool {
+	for i, w := range p.waiters {
+		if w.suits(bc) {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.use(bc, w.owner)
+			w.ch <- bc
+			return true
+		}
+	}
+	return false
+}
+
+// use records bc as handed out to owner (nil: no session); p.mu is held.
+func (p *userPool) use(bc *backendConn, owner *session) {
+	if p.inUse == nil {
+		p.inUse = make(map[*backendConn]*session)
+	}
+	p.inUse[bc] = owner
+}
+
+// contended reports whether sessions are waiting for a connection.
+func (p *userPool) contended() bool { return p.waiting.Load() > 0 }
+
+// nudge wakes one session that holds a connection of the pool while it
+// waits for its client's next command, so that it hands the connection back
+// now rather than after pool.release_idle (see releaseWhenIdle).
+func (p *userPool) nudge() {
+	p.mu.Lock()
+	owners := make([]*session, 0, len(p.inUse))
+	for _, s := range p.inUse {
+		if s != nil {
+			owners = append(owners, s)
+		}
+	}
+	p.mu.Unlock()
+	for _, s := range owners {
+		if s.wakeParked() {
+			return
 		}
 	}
 }
 
 // dial opens a new connection in a slot the caller took; the slot is given
 // back if the dial fails.
-func (p *userPool) dial(ctx context.Context, key poolKey, cred *credential, db string) (*backendConn, error) {
+func (p *userPool) dial(ctx context.Context, key poolKey, cred *credential, db string, owner *session) (*backendConn, error) {
 	bc, err := dialBackend(ctx, p.backend, key, cred, db, p.opts.Connect)
 	if err == nil && key.caps&mysql.CLIENT_SESSION_TRACK != 0 {
 		if err = bc.setupTracking(); err != nil {
@@ -194,6 +321,10 @@ func (p *userPool) dial(ctx context.Context, key poolKey, cred *credential, db s
 		<-p.slots
 		return nil, err
 	}
+	bc.pool = p
+	p.mu.Lock()
+	p.use(bc, owner)
+	p.mu.Unlock()
 	p.backend.gauge(+1, 0)
 	return bc, nil
 }
@@ -201,7 +332,7 @@ func (p *userPool) dial(ctx context.Context, key poolKey, cred *credential, db s
 // takeIdle pops the most recent idle connection for key that is still alive,
 // preferring one already in database db. A server cannot leave a database
 // once chosen, so a session without one only gets connections without one.
-func (p *userPool) takeIdle(key poolKey, db string) *backendConn {
+func (p *userPool) takeIdle(key poolKey, db string, owner *session) *backendConn {
 	for {
 		p.mu.Lock()
 		var bc *backendConn
@@ -221,6 +352,7 @@ func (p *userPool) takeIdle(key poolKey, db string) *backendConn {
 		if pick >= 0 {
 			bc = p.idle[pick]
 			p.idle = append(p.idle[:pick], p.idle[pick+1:]...)
+			p.use(bc, owner)
 		}
 		p.mu.Unlock()
 		if bc == nil {
@@ -230,6 +362,9 @@ func (p *userPool) takeIdle(key poolKey, db string) *backendConn {
 		if bc.alive() {
 			return bc
 		}
+		p.mu.Lock()
+		delete(p.inUse, bc)
+		p.mu.Unlock()
 		bc.Close()
 		<-p.slots
 	}
@@ -253,6 +388,13 @@ func (p *userPool) evictOther(key poolKey) *backendConn {
 // put returns a connection. Broken connections, and any beyond MaxIdle, are
 // closed; the caller has already reset the session state of the others.
 func (p *userPool) put(bc *backendConn) {
+	p.mu.Lock()
+	delete(p.inUse, bc)
+	if !bc.broken && !bc.noPool && p.handOff(bc) {
+		p.mu.Unlock()
+		return // still in use, by the next session
+	}
+	p.mu.Unlock()
 	p.backend.gauge(-1, 0)
 	if !bc.broken && !bc.noPool {
 		bc.idleAt = time.Now()
@@ -260,11 +402,14 @@ func (p *userPool) put(bc *backendConn) {
 		p.mu.Lock()
 		if len(p.idle) < p.opts.MaxIdle {
 			p.idle = append(p.idle, bc)
+			waiting := len(p.waiters) > 0
 			p.mu.Unlock()
 			p.backend.gauge(0, +1)
-			select {
-			case p.returned <- struct{}{}:
-			default:
+			if waiting {
+				select {
+				case p.returned <- struct{}{}:
+				default:
+				}
 			}
 			return
 		}
@@ -272,10 +417,6 @@ func (p *userPool) put(bc *backendConn) {
 	}
 	bc.Close()
 	<-p.slots
-	select {
-	case p.returned <- struct{}{}:
-	default:
-	}
 }
 
 // discard closes a connection taken with acquire without pooling it.
@@ -347,16 +488,29 @@ func (b *backendState) waited(d time.Duration) {
 
 // alive reports whether an idle connection still looks usable: the server
 // has neither closed it nor sent anything unsolicited. It costs one
-// non-blocking read, no round trip.
+// non-blocking peek at the socket, no round trip.
 func (bc *backendConn) alive() bool {
 	if bc.br.Buffered() > 0 {
 		return false
 	}
-	_ = bc.nc.SetReadDeadline(time.Now())
-	_, err := bc.br.Peek(1)
-	_ = bc.nc.SetReadDeadline(time.Time{})
-	var ne interface{ Timeout() bool }
-	return errors.As(err, &ne) && ne.Timeout()
+	sc, ok := bc.nc.(syscall.Conn)
+	if !ok {
+		return true // not a socket (tests): nothing to look at
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	err = raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Nothing to read is the healthy answer; EOF, data or any other
+		// error means the connection is not idle and clean.
+		alive = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+		return true // never wait for readiness
+	})
+	return err == nil && alive
 }
 
 // Close closes the network connection.

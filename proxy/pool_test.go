@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"testing"
 )
 
@@ -41,4 +42,34 @@ func waitIdle(t *testing.T, s *Server) {
 		waitTick()
 	}
 	t.Fatal("sessions did not end")
+}
+
+// TestPoolDropsDeadIdleConnections kills an idle pooled connection on the
+// server: the next session must get a fresh connection, not the dead one.
+func TestPoolDropsDeadIdleConnections(t *testing.T) {
+	p := startProxy(t, func(o *Options) { o.Pool.MaxOpen, o.Pool.MaxIdle = 1, 1 })
+	threadOf := func() int64 {
+		t.Helper()
+		db := p.db(t, appUser, appPass, "")
+		defer db.Close()
+		var id int64
+		if err := db.QueryRow("/* switchyard:route=primary */ SELECT CONNECTION_ID()").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		waitIdle(t, p.Server)
+		return id
+	}
+	first := threadOf()
+	root, err := p.sb.RootDB(p.sb.Primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if _, err := root.Exec(fmt.Sprintf("KILL %d", first)); err != nil {
+		t.Fatal(err)
+	}
+	if second := threadOf(); second == first {
+		t.Fatalf("the next session ran on killed connection %d", first)
+	}
 }

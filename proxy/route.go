@@ -206,7 +206,7 @@ func (s *session) dropConn(bc *backendConn) {
 // sync brings bc to the session's state: its database and every session
 // variable the client changed.
 func (s *session) sync(bc *backendConn) error {
-	if bc.owner == s && bc.gen == s.varsGen && bc.db == s.db && (bc.insertID == s.insertID || bc != s.primary) {
+	if bc.owner == s && bc.gen == s.varsGen && bc.db == s.db {
 		return nil
 	}
 	if bc.db != s.db {
@@ -247,10 +247,6 @@ func (s *session) sync(bc *backendConn) error {
 			add(name, "DEFAULT")
 		}
 	}
-	if s.insertID != bc.insertID && bc.backend.Addr == s.srv.primary().Addr {
-		// LAST_INSERT_ID() is asked of the primary.
-		add("last_insert_id", strconv.FormatUint(s.insertID, 10))
-	}
 	if set.Len() > 0 {
 		res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, set.String()...))
 		if err != nil {
@@ -266,7 +262,6 @@ func (s *session) sync(bc *backendConn) error {
 		for name, value := range s.vars {
 			bc.vars[name] = value
 		}
-		bc.insertID = s.insertID
 	}
 	bc.owner, bc.gen = s, s.varsGen
 	return nil
@@ -327,6 +322,25 @@ func (s *session) followPrimary() error {
 		s.sendError(asSQLError(err))
 		return err
 	}
+	return nil
+}
+
+// syncInsertID gives bc, a primary connection, the session's
+// LAST_INSERT_ID() before a statement that reads it. Only such statements
+// pay for it: a connection that changes hands keeps the last owner's value
+// until one comes.
+func (s *session) syncInsertID(bc *backendConn) error {
+	if bc.insertID == s.insertID || bc.backend.Addr != s.srv.primary().Addr {
+		return nil
+	}
+	res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, "SET SESSION last_insert_id="+strconv.FormatUint(s.insertID, 10)...))
+	if err != nil {
+		return err
+	}
+	if res[0] != 0x00 {
+		return parseErr(res)
+	}
+	bc.insertID = s.insertID
 	return nil
 }
 

@@ -154,6 +154,7 @@ func New(opts Options) (*Server, error) {
 	s.routeLatency = [2]prometheus.Observer{s.m.latency.WithLabelValues("primary"), s.m.latency.WithLabelValues("replica")}
 	s.install(&opts)
 	go s.reapLoop()
+	go s.releaseLoop()
 	return s, nil
 }
 
@@ -462,6 +463,39 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		b.reapIdle(time.Now(), true)
 	}
 	return err
+}
+
+// releaseLoop wakes sessions that have waited for their client longer than
+// pool.release_idle while holding connections they can hand back (see
+// releaseWhenIdle): one sweep every half release_idle instead of a timer per
+// statement.
+func (s *Server) releaseLoop() {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for {
+		wait := s.o().Pool.ReleaseIdle
+		tick := time.Second // release_idle negative: never; look again later
+		if wait >= 0 {
+			tick = max(wait/2, time.Millisecond)
+		}
+		t.Reset(tick)
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		if wait < 0 {
+			continue
+		}
+		cutoff := time.Now().Add(-wait).UnixNano()
+		s.mu.Lock()
+		for _, sess := range s.sessions {
+			if at := sess.parkedAt.Load(); at != 0 && at <= cutoff {
+				sess.wakeParked()
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // reapLoop closes idle backend connections past their idle timeout.

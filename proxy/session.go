@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,6 +45,8 @@ type session struct {
 	policy    router.Policy             // routing settings for this user
 	vars      map[string]string         // session variables changed by the client
 	varsGen   uint64                    // bumped when vars change
+	varsStr   string                    // vars as text, for statement cache keys
+	varsAt    uint64                    // varsGen+1 when varsStr was made (0: never)
 	lastGTID  string                    // GTID of the session's last write (MariaDB last_gtid)
 	prevGTID  string                    // lastGTID before the running statement
 	stmts     map[uint32]*stmt
@@ -60,6 +63,12 @@ type session struct {
 	okBuf []byte // scratch for OK packets being rewritten
 
 	retries prometheus.Counter
+
+	parkMu   sync.Mutex   // guards parked, woken and the deadline wakers set
+	parked   bool         // waiting for the client in releaseWhenIdle
+	woken    bool         // wakeParked cut that wait short
+	parkedAt atomic.Int64 // unix nanos the wait began; 0: not waiting
+	deadline bool         // the client's read deadline may be set
 
 	busy          atomic.Bool                 // a command is running
 	active        atomic.Pointer[backendConn] // backend connection of the running command
@@ -130,7 +139,14 @@ func (s *session) close() {
 			bc.broken = true
 		}
 	}
-	s.releaseAll()
+	if s.canRelease() {
+		// Nothing of the session's lives on its connections alone: they go
+		// back as they are, with their prepared statements, and no reset
+		// round trip (the next session syncs its own state, see sync).
+		s.releaseIdle()
+	} else {
+		s.releaseAll()
+	}
 	s.client.nc.Close()
 }
 
@@ -253,7 +269,7 @@ func (s *session) attachPrimary() error {
 func (s *session) acquire(b *Backend) (*backendConn, error) {
 	key := poolKey{user: s.cred.user, caps: s.caps&backendCapsMask | mysql.CLIENT_SESSION_TRACK, collation: s.collation}
 	p := b.pool(s.cred.user, s.srv.o().Pool)
-	bc, err := p.acquire(context.Background(), key, s.cred, s.db)
+	bc, err := p.acquire(context.Background(), key, s.cred, s.db, s)
 	if err != nil {
 		var se *sqlError
 		if errors.As(err, &se) {
@@ -293,6 +309,8 @@ func (bc *backendConn) reset() error {
 		return parseErr(res)
 	}
 	clear(bc.vars)
+	clear(bc.cached) // the server closed every statement
+	bc.insertID = 0
 	return bc.setupTracking()
 }
 
@@ -370,6 +388,20 @@ func (s *session) wakeIfIdle() {
 	if !s.busy.Load() {
 		_ = s.client.nc.SetReadDeadline(time.Now())
 	}
+}
+
+// wakeParked makes a session that waits for its client's next command
+// while holding connections (releaseWhenIdle) hand them back now. It reports
+// whether the session was waiting so.
+func (s *session) wakeParked() bool {
+	s.parkMu.Lock()
+	defer s.parkMu.Unlock()
+	if !s.parked || s.woken {
+		return false
+	}
+	s.woken = true
+	_ = s.client.nc.SetReadDeadline(time.Now())
+	return true
 }
 
 // abort closes the session's connections from another goroutine.

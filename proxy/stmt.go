@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -11,7 +13,13 @@ import (
 // Prepared statements (binary protocol). The client sees statement ids that
 // belong to its session. A statement is prepared on the primary when the
 // client prepares it (so that errors and metadata come from the server that
-// takes writes), and lazily on a replica the first time it executes there.
+// takes writes), and lazily on any other connection the first time it
+// executes there.
+//
+// Connections keep the statements prepared on them when a multiplexed
+// session hands them back (up to maxCachedStmts each): the next session that
+// executes the same text there, in the same database and with the same
+// parsing variables, uses the server's statement without preparing it again.
 // https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_stmt_execute.html
 
 // stmt is a prepared statement as the session knows it.
@@ -31,8 +39,77 @@ type stmt struct {
 
 // serverStmt is a statement prepared on one backend connection.
 type serverStmt struct {
-	id    uint32
-	typed bool // the server has seen parameter types
+	id     uint32
+	types  []byte // parameter types the server last received for it
+	shared bool   // in the connection's cache: outlives the session
+}
+
+// stmtKey names a statement in a connection's cache: the same text prepared
+// in the same database under the same prepareVars.
+type stmtKey struct{ db, vars, sql string }
+
+// maxCachedStmts bounds the statements a connection keeps for other
+// sessions (the server's max_prepared_stmt_count is global).
+const maxCachedStmts = 64
+
+// stmtOn returns st's statement on bc: the session's own, one the
+// connection kept, or one prepared there now.
+func (s *session) stmtOn(bc *backendConn, st *stmt) (*serverStmt, error) {
+	if ss := st.on[bc]; ss != nil {
+		return ss, nil
+	}
+	if ss := bc.cached[s.stmtKey(st.sql)]; ss != nil {
+		st.on[bc] = ss
+		return ss, nil
+	}
+	return s.prepareOn(bc, st)
+}
+
+func (s *session) stmtKey(sql string) stmtKey {
+	return stmtKey{db: s.db, vars: s.varsKey(), sql: sql}
+}
+
+// prepareVars are the session variables that change what the server makes
+// of a statement's text when it prepares it. Others (time_zone, say) matter
+// when it executes, and follow the session to the connection anyway.
+var prepareVars = [...]string{"character_set_client", "character_set_connection", "collation_connection", "sql_mode"}
+
+// varsKey renders the session's prepareVars for stmtKey, again only after
+// the session's variables changed.
+func (s *session) varsKey() string {
+	if len(s.vars) == 0 {
+		return ""
+	}
+	if s.varsAt != s.varsGen+1 {
+		var b strings.Builder
+		for _, name := range prepareVars {
+			if v, ok := s.vars[name]; ok {
+				b.WriteString(name)
+				b.WriteByte('=')
+				b.WriteString(v)
+				b.WriteByte(0)
+			}
+		}
+		s.varsStr, s.varsAt = b.String(), s.varsGen+1
+	}
+	return s.varsStr
+}
+
+// keep puts ss, just prepared on bc, in bc's cache when there is room and
+// the cache has no statement for the same text yet.
+func (s *session) keep(bc *backendConn, sql string, ss *serverStmt) {
+	if len(bc.cached) >= maxCachedStmts {
+		return
+	}
+	k := s.stmtKey(sql)
+	if _, ok := bc.cached[k]; ok {
+		return
+	}
+	if bc.cached == nil {
+		bc.cached = make(map[stmtKey]*serverStmt)
+	}
+	bc.cached[k] = ss
+	ss.shared = true
 }
 
 // prepare serves COM_STMT_PREPARE on the primary.
@@ -74,7 +151,9 @@ func (s *session) relayPrepare(bc *backendConn, sql string, c router.Class) erro
 		columns: binary.LittleEndian.Uint16(ok[5:]),
 		params:  binary.LittleEndian.Uint16(ok[7:]),
 	}
-	st.on = map[*backendConn]*serverStmt{bc: {id: binary.LittleEndian.Uint32(ok[1:])}}
+	ss := &serverStmt{id: binary.LittleEndian.Uint32(ok[1:])}
+	st.on = map[*backendConn]*serverStmt{bc: ss}
+	s.keep(bc, sql, ss)
 	s.lastID++
 	id := s.lastID
 	if s.stmts == nil {
@@ -146,6 +225,7 @@ func (s *session) prepareOn(bc *backendConn, st *stmt) (*serverStmt, error) {
 		return nil, err
 	}
 	st.on[bc] = ss
+	s.keep(bc, st.sql, ss)
 	return ss, nil
 }
 
@@ -167,21 +247,19 @@ func (s *session) execute(p []byte) error {
 // executeOn runs the execute packet p of st on bc, preparing it there first
 // when needed.
 func (s *session) executeOn(bc *backendConn, target router.Target, st *stmt, p []byte) error {
-	var err error
-	ss := st.on[bc]
-	if ss == nil {
-		if ss, err = s.prepareOn(bc, st); err != nil {
-			if bc == s.primary {
-				return s.backendFailed(bc, err)
-			}
-			s.log.Debug("prepare on replica failed, using the primary", "err", err)
-			s.dropConnIfBroken(bc, err)
-			bc, target = s.primary, router.TargetPrimary
-			if ss = st.on[bc]; ss == nil {
-				if ss, err = s.prepareOn(bc, st); err != nil {
-					return s.backendFailed(bc, err)
-				}
-			}
+	ss, err := s.stmtOn(bc, st)
+	if err != nil {
+		if bc == s.primary {
+			return s.backendFailed(bc, err)
+		}
+		s.log.Debug("prepare on replica failed, using the primary", "err", err)
+		s.dropConnIfBroken(bc, err)
+		if bc, target, err = s.primaryConn(); err != nil {
+			s.sendError(asSQLError(err))
+			return nil
+		}
+		if ss, err = s.stmtOn(bc, st); err != nil {
+			return s.backendFailed(bc, err)
 		}
 	}
 	p = s.bindTypes(p, st, ss)
@@ -204,8 +282,9 @@ func (s *session) executeOn(bc *backendConn, target router.Target, st *stmt, p [
 
 // bindTypes makes sure the server statement knows the parameter types. The
 // client sends them once (new-params-bound flag 1) and then leaves them out;
-// a statement prepared later on another connection has never seen them, so
-// Switchyard puts them back in.
+// a statement prepared later on another connection has never seen them, and
+// one kept by a connection may have seen another session's, so Switchyard
+// puts them back in.
 func (s *session) bindTypes(p []byte, st *stmt, ss *serverStmt) []byte {
 	if st.params == 0 {
 		return p
@@ -217,14 +296,16 @@ func (s *session) bindTypes(p []byte, st *stmt, ss *serverStmt) []byte {
 	switch {
 	case p[flagAt] == 1 && len(p) >= flagAt+1+2*int(st.params):
 		st.types = append(st.types[:0], p[flagAt+1:flagAt+1+2*int(st.params)]...)
-		ss.typed = true
-	case p[flagAt] == 0 && !ss.typed && st.types != nil:
+		ss.types = append(ss.types[:0], st.types...)
+	case p[flagAt] == 0 && st.types != nil && !bytes.Equal(ss.types, st.types):
+		// Prepared here later, or last bound by another session with
+		// other types.
 		out := make([]byte, 0, len(p)+len(st.types))
 		out = append(out, p[:flagAt]...)
 		out = append(out, 1)
 		out = append(out, st.types...)
 		out = append(out, p[flagAt+1:]...)
-		ss.typed = true
+		ss.types = append(ss.types[:0], st.types...)
 		return out
 	}
 	return p
@@ -270,17 +351,18 @@ func (s *session) stmtCommand(p []byte) error {
 		if err != nil {
 			return nil // no response possible; the execute will report
 		}
-		ss := st.on[bc]
-		if ss == nil {
-			if ss, err = s.prepareOn(bc, st); err != nil {
-				return s.backendFailed(bc, err)
-			}
+		ss, err := s.stmtOn(bc, st)
+		if err != nil {
+			return s.backendFailed(bc, err)
 		}
 		binary.LittleEndian.PutUint32(p[1:], ss.id)
 		return s.forwardTo(bc, p, nil)
 	case mysql.COM_STMT_CLOSE:
 		delete(s.stmts, id)
 		for bc, ss := range st.on {
+			if ss.shared {
+				continue // the connection keeps it for the next session
+			}
 			binary.LittleEndian.PutUint32(p[1:], ss.id)
 			if err := s.forwardTo(bc, p, nil); err != nil {
 				return err
@@ -303,11 +385,9 @@ func (s *session) stmtCommand(p []byte) error {
 			s.sendError(asSQLError(err))
 			return nil
 		}
-		ss := st.on[bc]
-		if ss == nil {
-			if ss, err = s.prepareOn(bc, st); err != nil {
-				return s.backendFailed(bc, err)
-			}
+		ss, err := s.stmtOn(bc, st)
+		if err != nil {
+			return s.backendFailed(bc, err)
 		}
 		binary.LittleEndian.PutUint32(p[1:], ss.id)
 		return s.forwardTo(bc, p, s.relayOne)
