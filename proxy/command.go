@@ -80,6 +80,7 @@ func (s *session) command() error {
 	}
 	s.started = time.Now()
 	defer s.countBytes()
+	defer s.client.returnWriter() // responses end flushed: nothing is lost
 	if len(p) == 0 {
 		s.sendError(newSQLError(mysql.ER_MALFORMED_PACKET, "Malformed communication packet: empty command"))
 		return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -34,7 +35,8 @@ type pconn struct {
 	bw  *bufio.Writer
 	seq uint8 // sequence id expected next / to use next
 
-	buf []byte // reusable buffer for whole logical packets
+	buf   []byte        // reusable buffer for whole logical packets
+	small *bufio.Writer // the own writer while bw is borrowed (see borrowWriter)
 
 	in, out uint64 // bytes read and written, headers included (for metrics)
 }
@@ -44,6 +46,38 @@ const (
 	backendBufSize = 32 << 10 // backend buffers are few and busy
 	keepBufSize    = 64 << 10 // larger packet buffers are dropped after use
 )
+
+// bigWriters lend large write buffers to client connections while they
+// relay a result set, so that a big result leaves in few writes while idle
+// clients keep their small buffers.
+var bigWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, relayBufSize) }}
+
+const relayBufSize = 64 << 10
+
+// borrowWriter swaps in a large write buffer until returnWriter. It does
+// nothing while bytes wait in the small one (say, the OK packets of earlier
+// results of a multi-statement), which must leave first.
+func (c *pconn) borrowWriter() {
+	if c.small != nil || c.bw.Buffered() > 0 {
+		return
+	}
+	big := bigWriters.Get().(*bufio.Writer)
+	big.Reset(c.nc)
+	c.small, c.bw = c.bw, big
+}
+
+// returnWriter flushes the borrowed buffer and gives it back.
+func (c *pconn) returnWriter() error {
+	if c.small == nil {
+		return nil
+	}
+	err := c.bw.Flush()
+	big := c.bw
+	c.bw, c.small = c.small, nil
+	big.Reset(nil)
+	bigWriters.Put(big)
+	return err
+}
 
 func newPconn(nc net.Conn, size int) *pconn {
 	return &pconn{nc: nc, br: bufio.NewReaderSize(nc, size), bw: bufio.NewWriterSize(nc, size)}

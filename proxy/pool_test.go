@@ -61,11 +61,10 @@ func TestPoolDropsDeadIdleConnections(t *testing.T) {
 		return id
 	}
 	first := threadOf()
-	root, err := p.sb.RootDB(p.sb.Primary)
+	root, err := p.sb.RootDB(p.sb.Primary) // shared: not closed here
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer root.Close()
 	if _, err := root.Exec(fmt.Sprintf("KILL %d", first)); err != nil {
 		t.Fatal(err)
 	}

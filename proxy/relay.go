@@ -127,6 +127,7 @@ func (s *session) relayResults(bc *backendConn, cmd byte) error {
 // reports whether more results follow.
 func (s *session) relayResultSet(bc *backendConn, f frame, head []byte, cmd byte) (more bool, err error) {
 	columns, _, _ := mysql.LengthEncodedInt(head)
+	s.client.borrowWriter() // returned when the command ends
 	if err := s.toClient(bc, f); err != nil {
 		return false, err
 	}

@@ -84,7 +84,10 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (*result
 	if o.primary == "" {
 		fmt.Fprintf(stdout, "starting the replication sandbox (primary and 2 replicas)...\n")
 		opts := sandbox.Options{Replicas: 2, BufferPool: "512M",
-			ExtraConfig: []string{fmt.Sprintf("max_connections=%d", max(1000, 3*maxThreads+100))}}
+			ExtraConfig: []string{fmt.Sprintf("max_connections=%d", max(1000, 3*maxThreads+100)),
+				// sysbench prepares about 64 statements per thread: 256
+				// threads reach the default limit (16382) on their own.
+				"max_prepared_stmt_count=1048576"}}
 		if o.verbose {
 			opts.Log = stderr
 		}
