@@ -213,14 +213,9 @@ func (s *session) sync(bc *backendConn) error {
 		if s.db == "" {
 			return errors.New("cannot leave the current database on this connection")
 		}
-		res, err := bc.roundTrip(append([]byte{mysql.COM_INIT_DB}, s.db...))
-		if err != nil {
+		if err := bc.useDB(s.db); err != nil {
 			return err
 		}
-		if res[0] == 0xff {
-			return parseErr(res)
-		}
-		bc.db = s.db
 	}
 	var set strings.Builder
 	add := func(name, value string) {
@@ -322,6 +317,19 @@ func (s *session) followPrimary() error {
 		s.sendError(asSQLError(err))
 		return err
 	}
+	return nil
+}
+
+// useDB makes db the current database of bc (COM_INIT_DB).
+func (bc *backendConn) useDB(db string) error {
+	res, err := bc.roundTrip(append([]byte{mysql.COM_INIT_DB}, db...))
+	if err != nil {
+		return err
+	}
+	if res[0] == 0xff {
+		return parseErr(res)
+	}
+	bc.db = db
 	return nil
 }
 

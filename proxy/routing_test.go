@@ -435,6 +435,48 @@ func TestPreparedStatementRouting(t *testing.T) {
 	}
 }
 
+// TestPreparedStatementKeepsItsDatabase prepares a statement, changes
+// databases and executes it on replicas, where it is prepared lazily: its
+// table must be the one of the database it was prepared in, as on a single
+// server.
+func TestPreparedStatementKeepsItsDatabase(t *testing.T) {
+	p := startProxy(t, eventual)
+	ctx := context.Background()
+	c := p.session(t, "")
+	for i, db := range []string{"psdb1", "psdb2"} {
+		exec(t, c, "CREATE DATABASE IF NOT EXISTS "+db)
+		exec(t, c, "CREATE TABLE IF NOT EXISTS "+db+".t (v INT)")
+		exec(t, c, "DELETE FROM "+db+".t")
+		exec(t, c, fmt.Sprintf("INSERT INTO %s.t VALUES (%d)", db, i+1))
+	}
+	waitReplicated(t, p.sb)
+	exec(t, c, "USE psdb1")
+	st, err := c.PrepareContext(ctx, "SELECT v, @@server_id FROM t WHERE v > ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	exec(t, c, "USE psdb2")
+	servers := map[int]bool{}
+	for range 6 {
+		var v, id int
+		if err := st.QueryRowContext(ctx, 0).Scan(&v, &id); err != nil {
+			t.Fatal(err)
+		}
+		if v != 1 {
+			t.Fatalf("statement prepared in psdb1 read %d on server %d, want psdb1's 1", v, id)
+		}
+		servers[id] = true
+	}
+	if servers[p.sb.Primary.ServerID] || len(servers) != 2 {
+		t.Errorf("executes ran on %v, want both replicas", servers)
+	}
+	var db string
+	if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&db); err != nil || db != "psdb2" {
+		t.Errorf("DATABASE() = %q (%v) after the executes, want psdb2", db, err)
+	}
+}
+
 func TestStatusBitsAreTheSession(t *testing.T) {
 	p := startProxy(t, func(o *Options) {
 		eventual(o)

@@ -25,6 +25,7 @@ import (
 // stmt is a prepared statement as the session knows it.
 type stmt struct {
 	sql      string
+	db       string // the session's database when the client prepared it
 	class    router.Class
 	params   uint16
 	columns  uint16
@@ -58,15 +59,17 @@ func (s *session) stmtOn(bc *backendConn, st *stmt) (*serverStmt, error) {
 	if ss := st.on[bc]; ss != nil {
 		return ss, nil
 	}
-	if ss := bc.cached[s.stmtKey(st.sql)]; ss != nil {
+	if ss := bc.cached[s.stmtKey(st)]; ss != nil {
 		st.on[bc] = ss
 		return ss, nil
 	}
 	return s.prepareOn(bc, st)
 }
 
-func (s *session) stmtKey(sql string) stmtKey {
-	return stmtKey{db: s.db, vars: s.varsKey(), sql: sql}
+// stmtKey names st in connection caches: its table names were resolved in
+// the database it was prepared in, whatever the session uses now.
+func (s *session) stmtKey(st *stmt) stmtKey {
+	return stmtKey{db: st.db, vars: s.varsKey(), sql: st.sql}
 }
 
 // prepareVars are the session variables that change what the server makes
@@ -97,11 +100,11 @@ func (s *session) varsKey() string {
 
 // keep puts ss, just prepared on bc, in bc's cache when there is room and
 // the cache has no statement for the same text yet.
-func (s *session) keep(bc *backendConn, sql string, ss *serverStmt) {
+func (s *session) keep(bc *backendConn, st *stmt, ss *serverStmt) {
 	if len(bc.cached) >= maxCachedStmts {
 		return
 	}
-	k := s.stmtKey(sql)
+	k := s.stmtKey(st)
 	if _, ok := bc.cached[k]; ok {
 		return
 	}
@@ -147,13 +150,14 @@ func (s *session) relayPrepare(bc *backendConn, sql string, c router.Class) erro
 	_ = bc.skipPayload(f.n)
 	st := &stmt{
 		sql:     sql,
+		db:      s.db,
 		class:   c,
 		columns: binary.LittleEndian.Uint16(ok[5:]),
 		params:  binary.LittleEndian.Uint16(ok[7:]),
 	}
 	ss := &serverStmt{id: binary.LittleEndian.Uint32(ok[1:])}
 	st.on = map[*backendConn]*serverStmt{bc: ss}
-	s.keep(bc, sql, ss)
+	s.keep(bc, st, ss)
 	s.lastID++
 	id := s.lastID
 	if s.stmts == nil {
@@ -202,7 +206,20 @@ func (s *session) relayPrepareMeta(bc *backendConn, st *stmt, toClient bool) err
 }
 
 // prepareOn prepares st on bc, quietly, and returns its server statement.
-func (s *session) prepareOn(bc *backendConn, st *stmt) (*serverStmt, error) {
+func (s *session) prepareOn(bc *backendConn, st *stmt) (ss *serverStmt, err error) {
+	if st.db != "" && bc.db != st.db && bc.db != "" {
+		// The session changed databases since the client prepared st: its
+		// table names mean what they meant then.
+		back := bc.db
+		if err := bc.useDB(st.db); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if berr := bc.useDB(back); berr != nil && err == nil {
+				ss, err = nil, berr
+			}
+		}()
+	}
 	bc.seq = 0
 	if err := bc.writePacket(append([]byte{mysql.COM_STMT_PREPARE}, st.sql...)); err != nil {
 		return nil, err
@@ -220,12 +237,12 @@ func (s *session) prepareOn(bc *backendConn, st *stmt) (*serverStmt, error) {
 		}
 		return nil, errBackendProtocol
 	}
-	ss := &serverStmt{id: binary.LittleEndian.Uint32(p[1:])}
+	ss = &serverStmt{id: binary.LittleEndian.Uint32(p[1:])}
 	if err := s.relayPrepareMeta(bc, st, false); err != nil {
 		return nil, err
 	}
 	st.on[bc] = ss
-	s.keep(bc, st.sql, ss)
+	s.keep(bc, st, ss)
 	return ss, nil
 }
 
