@@ -360,8 +360,11 @@ func sqlValue(name, v string) string {
 	if _, err := strconv.ParseFloat(v, 64); err == nil && v != "" && v[0] != '+' && !strings.ContainsAny(v, "eEinfINF") {
 		return v
 	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(v) + "'"
+	return "'" + quoteEscaper.Replace(v) + "'"
 }
+
+// quoteEscaper escapes a value for a single-quoted SQL literal.
+var quoteEscaper = strings.NewReplacer(`\`, `\\`, `'`, `''`)
 
 // sqlMode returns the tokenizer modes of the session's sql_mode, which the
 // primary reports in every status.
