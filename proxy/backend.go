@@ -35,7 +35,7 @@ type backendConn struct {
 	owner    *session          // session whose state was last synced here
 	gen      uint64            // owner's varsGen at that sync
 
-	pool   *userPool               // the pool it belongs to (nil: none)
+	pool   *userPool               // the pool that opened it
 	cached map[stmtKey]*serverStmt // prepared statements kept for any session
 }
 

@@ -39,16 +39,16 @@ func (s *session) releaseWhenIdle() error {
 	if s.client.br.Buffered() > 0 {
 		return nil // the next command is here
 	}
-	// Wakers set the read deadline under parkMu while parked is true, so
+	// Wakers set the read deadline under parkMu while parkedAt is set, so
 	// none can come after the session stopped waiting.
 	s.parkMu.Lock()
-	s.parked, s.woken = true, false
+	s.woken = false
 	s.parkedAt.Store(time.Now().UnixNano())
 	s.parkMu.Unlock()
 	_, err := s.client.br.Peek(1)
 	s.parkMu.Lock()
 	woken := s.woken
-	s.parked, s.woken = false, false
+	s.woken = false
 	s.parkedAt.Store(0)
 	s.parkMu.Unlock()
 	if !woken {
@@ -69,11 +69,11 @@ func (s *session) holdsConns() bool { return s.primary != nil || len(s.replicas)
 // contended reports whether another session waits for a connection to a
 // backend this session holds one to.
 func (s *session) contended() bool {
-	if s.primary != nil && s.primary.pool != nil && s.primary.pool.contended() {
+	if s.primary != nil && s.primary.pool.contended() {
 		return true
 	}
 	for _, bc := range s.replicas {
-		if bc.pool != nil && bc.pool.contended() {
+		if bc.pool.contended() {
 			return true
 		}
 	}
@@ -115,11 +115,7 @@ func (s *session) releaseIdle() {
 				}
 			}
 		}
-		p := bc.pool
-		if p == nil {
-			p = bc.backend.pool(s.cred.user, s.srv.o().Pool)
-		}
-		p.put(bc)
+		bc.pool.put(bc)
 	}
 	s.primary, s.last, s.txConn = nil, nil, nil
 	clear(s.replicas)

@@ -121,50 +121,53 @@ func TestMultiplexingUnderContention(t *testing.T) {
 
 	errs := make(chan error, sessions)
 	var wg sync.WaitGroup
+	var executes map[int]int64
 	prepares := delta(t, p.sb, "Com_stmt_prepare", func() {
-		for i := range sessions {
-			wg.Go(func() {
-				ctx := context.Background()
-				c, err := db.Conn(ctx)
-				if err != nil {
-					errs <- err
-					return
-				}
-				defer c.Close()
-				zone := fmt.Sprintf("+%02d:00", i)
-				if _, err := c.ExecContext(ctx, "SET time_zone = '"+zone+"'"); err != nil {
-					errs <- err
-					return
-				}
-				for r := range rounds {
-					var tz string
-					var n int
-					// Binary protocol: go-sql-driver prepares, executes and closes.
-					if err := c.QueryRowContext(ctx, "SELECT @@time_zone, ?", r).Scan(&tz, &n); err != nil {
-						errs <- fmt.Errorf("session %d round %d: %w", i, r, err)
+		executes = delta(t, p.sb, "Com_stmt_execute", func() {
+			for i := range sessions {
+				wg.Go(func() {
+					ctx := context.Background()
+					c, err := db.Conn(ctx)
+					if err != nil {
+						errs <- err
 						return
 					}
-					if tz != zone || n != r {
-						errs <- fmt.Errorf("session %d round %d: time_zone %s, %d; want %s, %d", i, r, tz, n, zone, r)
+					defer c.Close()
+					zone := fmt.Sprintf("+%02d:00", i)
+					if _, err := c.ExecContext(ctx, "SET time_zone = '"+zone+"'"); err != nil {
+						errs <- err
 						return
 					}
-					if r%5 == 0 {
-						res, err := c.ExecContext(ctx, "INSERT INTO mux.c (who) VALUES (?)", i)
-						if err != nil {
-							errs <- err
+					for r := range rounds {
+						var tz string
+						var n int
+						// Binary protocol: go-sql-driver prepares, executes and closes.
+						if err := c.QueryRowContext(ctx, "SELECT @@time_zone, ?", r).Scan(&tz, &n); err != nil {
+							errs <- fmt.Errorf("session %d round %d: %w", i, r, err)
 							return
 						}
-						id, _ := res.LastInsertId()
-						var got int64
-						if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&got); err != nil || got != id {
-							errs <- fmt.Errorf("session %d: LAST_INSERT_ID() = %d (%v), want %d", i, got, err, id)
+						if tz != zone || n != r {
+							errs <- fmt.Errorf("session %d round %d: time_zone %s, %d; want %s, %d", i, r, tz, n, zone, r)
 							return
+						}
+						if r%5 == 0 {
+							res, err := c.ExecContext(ctx, "INSERT INTO mux.c (who) VALUES (?)", i)
+							if err != nil {
+								errs <- err
+								return
+							}
+							id, _ := res.LastInsertId()
+							var got int64
+							if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&got); err != nil || got != id {
+								errs <- fmt.Errorf("session %d: LAST_INSERT_ID() = %d (%v), want %d", i, got, err, id)
+								return
+							}
 						}
 					}
-				}
-			})
-		}
-		wg.Wait()
+				})
+			}
+			wg.Wait()
+		})
 	})
 	close(errs)
 	for err := range errs {
@@ -181,13 +184,20 @@ func TestMultiplexingUnderContention(t *testing.T) {
 	}
 	// Per session and round the driver prepares twice (the SELECT and, every
 	// fifth round, the INSERT): Switchyard answers those on the primary. The
-	// replicas only prepare for connections that have not seen the text.
+	// SELECTs execute on the replicas, which only prepare for connections
+	// that have not seen the text: at least once each, at most once per
+	// connection.
+	var replicaExecutes int64
 	for _, r := range p.sb.Replicas {
-		if got := prepares[r.ServerID]; got > maxOpen {
-			t.Errorf("%s prepared %d statements, want at most %d (one per connection)", r.Name, got, maxOpen)
+		if got := prepares[r.ServerID]; got < 1 || got > maxOpen {
+			t.Errorf("%s prepared %d statements, want 1 to %d (one per connection)", r.Name, got, maxOpen)
 		}
+		replicaExecutes += executes[r.ServerID]
 	}
-	t.Logf("prepares by server_id: %v; %.0f releases", prepares, counterValue(p.m.released))
+	if replicaExecutes != sessions*rounds {
+		t.Errorf("replicas executed %d statements, want all %d SELECTs (executes by server_id: %v)", replicaExecutes, sessions*rounds, executes)
+	}
+	t.Logf("prepares by server_id: %v; executes: %v; %.0f releases", prepares, executes, counterValue(p.m.released))
 }
 
 // TestSlowStatementLog logs a slow statement with its route and backend,

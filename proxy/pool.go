@@ -292,17 +292,12 @@ func (p *userPool) contended() bool { return p.waiting.Load() > 0 }
 // nudge wakes one session that holds a connection of the pool while it
 // waits for its client's next command, so that it hands the connection back
 // now rather than after pool.release_idle (see releaseWhenIdle).
+// Lock order: p.mu, then a session's parkMu (wakeParked).
 func (p *userPool) nudge() {
 	p.mu.Lock()
-	owners := make([]*session, 0, len(p.inUse))
+	defer p.mu.Unlock()
 	for _, s := range p.inUse {
-		if s != nil {
-			owners = append(owners, s)
-		}
-	}
-	p.mu.Unlock()
-	for _, s := range owners {
-		if s.wakeParked() {
+		if s != nil && s.wakeParked() {
 			return
 		}
 	}
@@ -388,35 +383,34 @@ func (p *userPool) evictOther(key poolKey) *backendConn {
 // put returns a connection. Broken connections, and any beyond MaxIdle, are
 // closed; the caller has already reset the session state of the others.
 func (p *userPool) put(bc *backendConn) {
+	reusable := !bc.broken && !bc.noPool
 	p.mu.Lock()
 	delete(p.inUse, bc)
-	if !bc.broken && !bc.noPool && p.handOff(bc) {
+	if reusable && p.handOff(bc) {
 		p.mu.Unlock()
 		return // still in use, by the next session
 	}
-	p.mu.Unlock()
-	p.backend.gauge(-1, 0)
-	if !bc.broken && !bc.noPool {
+	idle := reusable && len(p.idle) < p.opts.MaxIdle
+	if idle {
 		bc.idleAt = time.Now()
 		bc.release()
-		p.mu.Lock()
-		if len(p.idle) < p.opts.MaxIdle {
-			p.idle = append(p.idle, bc)
-			waiting := len(p.waiters) > 0
-			p.mu.Unlock()
-			p.backend.gauge(0, +1)
-			if waiting {
-				select {
-				case p.returned <- struct{}{}:
-				default:
-				}
-			}
-			return
-		}
-		p.mu.Unlock()
+		p.idle = append(p.idle, bc)
 	}
-	bc.Close()
-	<-p.slots
+	waiting := len(p.waiters) > 0
+	p.mu.Unlock()
+	p.backend.gauge(-1, 0)
+	if !idle {
+		bc.Close()
+		<-p.slots
+		return
+	}
+	p.backend.gauge(0, +1)
+	if waiting {
+		select {
+		case p.returned <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // discard closes a connection taken with acquire without pooling it.

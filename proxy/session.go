@@ -45,8 +45,8 @@ type session struct {
 	policy    router.Policy             // routing settings for this user
 	vars      map[string]string         // session variables changed by the client
 	varsGen   uint64                    // bumped when vars change
-	varsStr   string                    // vars as text, for statement cache keys
-	varsAt    uint64                    // varsGen+1 when varsStr was made (0: never)
+	varsStr   string                    // prepareVars as text, for statement cache keys
+	varsAt    uint64                    // varsGen when varsStr was made
 	lastGTID  string                    // GTID of the session's last write (MariaDB last_gtid)
 	prevGTID  string                    // lastGTID before the running statement
 	stmts     map[uint32]*stmt
@@ -64,10 +64,9 @@ type session struct {
 
 	retries prometheus.Counter
 
-	parkMu   sync.Mutex   // guards parked, woken and the deadline wakers set
-	parked   bool         // waiting for the client in releaseWhenIdle
+	parkMu   sync.Mutex   // guards the writes of parkedAt, woken and the deadline wakers set
+	parkedAt atomic.Int64 // unix nanos releaseWhenIdle began waiting for the client; 0: not waiting
 	woken    bool         // wakeParked cut that wait short
-	parkedAt atomic.Int64 // unix nanos the wait began; 0: not waiting
 	deadline bool         // the client's read deadline may be set
 
 	busy          atomic.Bool                 // a command is running
@@ -288,7 +287,6 @@ func (s *session) acquire(b *Backend) (*backendConn, error) {
 // release resets a backend connection and returns it to its pool (or closes
 // it when it cannot be reset).
 func (s *session) release(bc *backendConn) {
-	p := bc.backend.pool(s.cred.user, s.srv.o().Pool)
 	if !bc.broken {
 		_ = bc.nc.SetDeadline(time.Now().Add(s.srv.o().Pool.Connect))
 		if err := bc.reset(); err != nil {
@@ -296,7 +294,7 @@ func (s *session) release(bc *backendConn) {
 		}
 		_ = bc.nc.SetDeadline(time.Time{})
 	}
-	p.put(bc)
+	bc.pool.put(bc)
 }
 
 // reset returns bc to a fresh session state, tracking included.
@@ -396,7 +394,7 @@ func (s *session) wakeIfIdle() {
 func (s *session) wakeParked() bool {
 	s.parkMu.Lock()
 	defer s.parkMu.Unlock()
-	if !s.parked || s.woken {
+	if s.parkedAt.Load() == 0 || s.woken {
 		return false
 	}
 	s.woken = true

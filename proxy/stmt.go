@@ -78,12 +78,14 @@ func (s *session) stmtKey(st *stmt) stmtKey {
 var prepareVars = [...]string{"character_set_client", "character_set_connection", "collation_connection", "sql_mode"}
 
 // varsKey renders the session's prepareVars for stmtKey, again only after
-// the session's variables changed.
+// the session's variables changed. (Variables are only ever set with a bump
+// of varsGen, so a session with some has varsGen > 0 and the zero varsAt
+// never passes for current.)
 func (s *session) varsKey() string {
 	if len(s.vars) == 0 {
 		return ""
 	}
-	if s.varsAt != s.varsGen+1 {
+	if s.varsAt != s.varsGen {
 		var b strings.Builder
 		for _, name := range prepareVars {
 			if v, ok := s.vars[name]; ok {
@@ -93,7 +95,7 @@ func (s *session) varsKey() string {
 				b.WriteByte(0)
 			}
 		}
-		s.varsStr, s.varsAt = b.String(), s.varsGen+1
+		s.varsStr, s.varsAt = b.String(), s.varsGen
 	}
 	return s.varsStr
 }
