@@ -21,6 +21,7 @@ func serverConfig(f *flavor, o Options, srv *Server) string {
 		"datadir=" + srv.DataDir,
 		"socket=" + srv.Socket,
 		"pid-file=" + srv.pidFile(),
+		"tmpdir=" + srv.tmpDir(),
 		fmt.Sprintf("port=%d", srv.Port),
 		"bind-address=127.0.0.1",
 		"skip-name-resolve",
@@ -46,10 +47,13 @@ func serverConfig(f *flavor, o Options, srv *Server) string {
 }
 
 // installConfig is the my.cnf for mariadb-install-db creating the template datadir.
-func installConfig(datadir string) string {
+// The bootstrap server gets its own tmpdir: concurrent bootstraps sharing /tmp fail
+// now and then on each other's temporary tables ("Unknown table 'mysql.tmp_user_sys'").
+func installConfig(datadir, tmpdir string) string {
 	lines := []string{
 		"[mysqld]",
 		"datadir=" + datadir,
+		"tmpdir=" + tmpdir,
 		"innodb_log_file_size=" + innodbLogFileSize,
 		"innodb_buffer_pool_size=" + defaultBufferPool,
 		"skip-log-bin",

@@ -175,3 +175,35 @@ func TestSkipOrFail(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentInstalls runs several template installs at once, as parallel test
+// packages do. Sharing /tmp, about one bootstrap in three failed on another's
+// temporary tables; each now has its own tmpdir.
+func TestConcurrentInstalls(t *testing.T) {
+	fl, err := detectFlavor(t.Context(), searchDirs())
+	if err != nil {
+		skipOrFail(t, err)
+	}
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			sb := &Sandbox{Dir: t.TempDir(), flavor: fl}
+			errs <- sb.installTemplate(t.Context(), filepath.Join(sb.Dir, "template"))
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestInstallErrorQuotesServer(t *testing.T) {
+	out := "Installing MariaDB/MySQL system tables in '/x' ...\nERROR: 1051  Unknown table 'mysql.tmp_user_sys'\n" +
+		"\nInstallation of system tables failed!  Examine the logs in\n/x for more information.\n\nThe problem could be...\n"
+	got := installError([]byte(out))
+	if !strings.Contains(got, "Unknown table") || strings.Contains(got, "The problem could be") {
+		t.Errorf("installError = %q, want the server's error without the script's advice", got)
+	}
+}

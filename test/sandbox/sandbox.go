@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -148,11 +149,15 @@ func (sb *Sandbox) start(ctx context.Context) error {
 // installTemplate creates an initialised datadir that every server starts from a copy
 // of: one mariadb-install-db run instead of one per server.
 func (sb *Sandbox) installTemplate(ctx context.Context, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("install datadir: %w", err)
+	tmp := filepath.Join(sb.Dir, "install.tmp")
+	for _, d := range []string{dir, tmp} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("install datadir: %w", err)
+		}
 	}
+	defer os.RemoveAll(tmp)
 	cnf := filepath.Join(sb.Dir, "install.cnf")
-	if err := os.WriteFile(cnf, []byte(installConfig(dir)), 0o644); err != nil {
+	if err := os.WriteFile(cnf, []byte(installConfig(dir, tmp)), 0o644); err != nil {
 		return fmt.Errorf("install datadir: %w", err)
 	}
 	// mariadb-install-db is a shell script running mariadbd --bootstrap: give it its own
@@ -169,9 +174,19 @@ func (sb *Sandbox) installTemplate(ctx context.Context, dir string) error {
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			waitGroupGone(cmd.Process.Pid, 5*time.Second)
 		}
-		return fmt.Errorf("install datadir: %s: %w\n%s", cmd.Path, err, bytesTail(out, 20))
+		return fmt.Errorf("install datadir: %s: %w\n%s", cmd.Path, err, installError(out))
 	}
 	return nil
+}
+
+// installError picks the server's own words out of mariadb-install-db's output: what
+// comes before the script's generic advice, which starts after this line.
+func installError(out []byte) string {
+	before, _, found := bytes.Cut(out, []byte("Installation of system tables failed"))
+	if !found {
+		return bytesTail(out, 20)
+	}
+	return bytesTail(before, 20)
 }
 
 // startNew writes srv's config and starts it, moving to a fresh port if the chosen one

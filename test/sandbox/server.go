@@ -68,6 +68,10 @@ func (s *Server) configFile() string   { return filepath.Join(s.DataDir, "my.cnf
 func (s *Server) errorLogFile() string { return filepath.Join(s.DataDir, "error.log") }
 func (s *Server) pidFile() string      { return filepath.Join(s.DataDir, "mariadbd.pid") }
 
+// tmpDir is the server's own tmpdir, beside its datadir (inside, it would show up as a
+// database). Servers sharing /tmp can collide on temporary table file names.
+func (s *Server) tmpDir() string { return s.DataDir + ".tmp" }
+
 // Addr returns the server's TCP address, "127.0.0.1:port".
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 
@@ -118,6 +122,10 @@ func (s *Server) start(ctx context.Context) error {
 	if s.proc != nil && !s.proc.exited() {
 		s.mu.Unlock()
 		return fmt.Errorf("start %s: already running (pid %d)", s.Name, s.proc.cmd.Process.Pid)
+	}
+	if err := os.MkdirAll(s.tmpDir(), 0o755); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("start %s: %w", s.Name, err)
 	}
 	logFile, err := os.OpenFile(s.errorLogFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
