@@ -15,8 +15,9 @@ import (
 // gives its connections back after every statement, so that busy clients
 // share them too. It only does so when nothing lives on those connections
 // alone: no transaction, no pins (temporary tables, locks, SQL prepared
-// statements), no user variables, autocommit on, no open cursor, and no
-// warnings left from the last statement. Session variables and the database
+// statements), no user variables, autocommit on, no open cursor, no
+// warnings left from the last statement, and no SQL_CALC_FOUND_ROWS count
+// that FOUND_ROWS() may ask for next. Session variables and the database
 // follow the session to whatever connection serves it next (see sync); so
 // does LAST_INSERT_ID(). Binary prepared statements stay on the connection
 // for the next session that runs the same text (see stmtOn); the session
@@ -83,7 +84,7 @@ func (s *session) contended() bool {
 // canRelease reports whether every piece of the session's state can follow
 // it to other connections.
 func (s *session) canRelease() bool {
-	if s.inTransaction() || s.route.Pins != 0 || s.route.UserVars || !s.route.Autocommit || s.cursor || s.warnings != 0 {
+	if s.inTransaction() || s.route.Pins != 0 || s.route.UserVars || !s.route.Autocommit || s.cursor || s.warnings != 0 || s.route.FoundRows {
 		return false
 	}
 	for _, st := range s.stmts {

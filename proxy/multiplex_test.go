@@ -87,6 +87,60 @@ func TestMultiplexing(t *testing.T) {
 	}
 }
 
+// TestFoundRowsSurvivesMultiplexing: a session keeps the connection of its
+// SELECT SQL_CALC_FOUND_ROWS while it is idle, with other sessions waiting,
+// so that the FOUND_ROWS() after it counts its own rows, on the same server.
+func TestFoundRowsSurvivesMultiplexing(t *testing.T) {
+	p := startProxy(t, func(o *Options) {
+		o.Pool.MaxOpen, o.Pool.MaxIdle = 2, 2
+		o.Pool.ReleaseIdle = 5 * time.Millisecond
+		o.Pool.WaitTimeout = 30 * time.Second
+	})
+	setup := p.session(t, "")
+	exec(t, setup, "CREATE DATABASE IF NOT EXISTS mux")
+	setup.Close()
+	waitReplicated(t, p.sb)
+	const sessions = 12
+	db := p.db(t, appUser, appPass, "")
+	db.SetMaxOpenConns(sessions)
+	errs := make(chan error, sessions)
+	for i := range sessions {
+		go func() {
+			errs <- func() error {
+				ctx := context.Background()
+				c, err := db.Conn(ctx)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				want := 10 + i
+				var ranOn, found, foundOn int
+				q := fmt.Sprintf("SELECT SQL_CALC_FOUND_ROWS @@server_id FROM mux.seq_1_to_%d LIMIT 1", want)
+				if err := c.QueryRowContext(ctx, q).Scan(&ranOn); err != nil {
+					return err
+				}
+				time.Sleep(20 * time.Millisecond) // idle, while others wait
+				if err := c.QueryRowContext(ctx, "SELECT FOUND_ROWS(), @@server_id").Scan(&found, &foundOn); err != nil {
+					return err
+				}
+				if found != want || foundOn != ranOn {
+					return fmt.Errorf("session %d: FOUND_ROWS() = %d on server %d, want %d on %d", i, found, foundOn, want, ranOn)
+				}
+				time.Sleep(20 * time.Millisecond) // now it lets go
+				return nil
+			}()
+		}()
+	}
+	for range sessions {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if released := counterValue(p.m.released); released < sessions {
+		t.Errorf("%.0f releases, want at least one per session (after its FOUND_ROWS())", released)
+	}
+}
+
 // TestMultiplexingUnderContention runs busy sessions over far fewer
 // connections than sessions, with an idle release so long that only the
 // contention rule can hand connections back: after each statement while

@@ -153,6 +153,9 @@ const (
 	// WARNINGS/ERRORS, SHOW COUNT(*) WARNINGS, @@warning_count, @@error_count,
 	// GET DIAGNOSTICS, SHOW PROFILE(S).
 	FlagNeedsPrevious
+	// FlagCalcFoundRows: SELECT SQL_CALC_FOUND_ROWS: FOUND_ROWS() asks
+	// about it next, on the same connection.
+	FlagCalcFoundRows
 	// FlagLastInsertID: reads a value the session generated with an earlier
 	// write: LAST_INSERT_ID(), @@identity, @@last_insert_id, LASTVAL(),
 	// PREVIOUS VALUE FOR. It belongs on the connection that ran the writes.
@@ -198,7 +201,7 @@ const ReadCaveats = FlagUserVarWrite | FlagUserVarRead | FlagNeedsPrevious | Fla
 var flagNames = [numFlags]string{
 	"unsure", "multi", "implicit-commit", "locking", "into", "side-effect", "lock-func",
 	"release-lock-func", "release-all-locks", "temp-create", "temp-drop", "uservar-write", "uservar-read",
-	"needs-previous", "last-insert-id", "server-local", "session-var", "autocommit-off",
+	"needs-previous", "calc-found-rows", "last-insert-id", "server-local", "session-var", "autocommit-off",
 	"autocommit-on", "set-transaction", "read-only", "global-set", "chain", "release", "xa",
 	"fast",
 }

@@ -125,7 +125,8 @@ func TestClassifyGolden(t *testing.T) {
 // routingFlags are the flags both paths must agree on.
 const routingFlags = FlagLocking | FlagInto | FlagSideEffect | FlagLockFunc | FlagReleaseLockFunc |
 	FlagTempTableCreate | FlagTempTableDrop | FlagUserVarWrite | FlagUserVarRead | FlagNeedsPrevious |
-	FlagLastInsertID | FlagServerLocal | FlagGlobalSet | FlagImplicitCommit | FlagTxReadOnly | FlagChain | FlagRelease
+	FlagLastInsertID | FlagServerLocal | FlagGlobalSet | FlagImplicitCommit | FlagTxReadOnly | FlagChain | FlagRelease |
+	FlagCalcFoundRows
 
 // parserDisagrees lists golden statements where the parser path is known to
 // answer differently from the fast path, and why the fast path is right.

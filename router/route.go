@@ -109,6 +109,11 @@ type State struct {
 	UserVars bool
 	// LastWrite is when the session's last write finished (zero: never).
 	LastWrite time.Time
+	// FoundRows is set while the last statement was a SELECT
+	// SQL_CALC_FOUND_ROWS: the FOUND_ROWS() that usually follows must find
+	// the connection it ran on, so the session keeps its connections until
+	// its next statement.
+	FoundRows bool
 	// namedLocks counts GET_LOCK calls not yet matched by RELEASE_LOCK.
 	namedLocks int
 }
@@ -181,6 +186,7 @@ func decideRead(c Class, st *State, p Policy, now time.Time) Decision {
 // autocommit its SERVER_STATUS_AUTOCOMMIT.
 func Note(c Class, target Target, ok bool, st *State, inTx, autocommit bool, now time.Time) {
 	st.Autocommit = autocommit
+	st.FoundRows = ok && c.Flags&FlagCalcFoundRows != 0
 	if inTx {
 		st.Pins |= PinTransaction
 	} else {

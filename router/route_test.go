@@ -120,3 +120,27 @@ func BenchmarkDecide(b *testing.B) {
 		Note(c, d.Target, true, &st, false, true, now)
 	}
 }
+
+func TestFoundRowsHoldsUntilNextStatement(t *testing.T) {
+	now := time.Unix(1000, 0)
+	st := NewState()
+	note := func(sql string, ok bool) {
+		t.Helper()
+		Note(Classify(sql), TargetReplica, ok, &st, false, true, now)
+	}
+	note("SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10", true)
+	if !st.FoundRows {
+		t.Error("after SELECT SQL_CALC_FOUND_ROWS: FoundRows = false")
+	}
+	if d := Decide(Classify("SELECT FOUND_ROWS()"), &st, Policy{}, now); d.Target != TargetLast {
+		t.Errorf("FOUND_ROWS() goes to %v (%s), want last", d.Target, d.Reason)
+	}
+	note("SELECT FOUND_ROWS()", true)
+	if st.FoundRows {
+		t.Error("after FOUND_ROWS(): FoundRows = true")
+	}
+	note("SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10", false)
+	if st.FoundRows {
+		t.Error("after a failed SELECT SQL_CALC_FOUND_ROWS: FoundRows = true")
+	}
+}

@@ -121,6 +121,10 @@ func scanWord(lx *lexer, f *features, ctx scanCtx, t, p1, p2 token, into *bool) 
 			f.flags |= FlagLocking
 			f.write = true
 		}
+	case 19:
+		if t.kw("SQL_CALC_FOUND_ROWS") {
+			f.flags |= FlagCalcFoundRows
+		}
 	}
 	if lx.peek().is("(") {
 		scanCall(lx, f, ctx, t, p1)

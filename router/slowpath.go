@@ -233,6 +233,9 @@ func (v *visitor) Enter(n ast.Node) (ast.Node, bool) {
 			v.flags |= FlagInto
 			v.write = true
 		}
+		if x.SelectStmtOpts != nil && x.SelectStmtOpts.CalcFoundRows {
+			v.flags |= FlagCalcFoundRows
+		}
 	case *ast.SetOprStmt:
 		// Locking and INTO on a set operation are on its members.
 	case *ast.FuncCallExpr:
