@@ -245,6 +245,7 @@ func TestSessionCommands(t *testing.T) {
 	p := startProxy(t, nil)
 	mustExec(t, p.primaryDB(t), "CREATE DATABASE IF NOT EXISTS cmds")
 	mustExec(t, p.primaryDB(t), "CREATE TABLE IF NOT EXISTS cmds.t (a INT, b VARCHAR(3))")
+	waitReplicated(t, p.sb) // the session's reads, in database cmds, run on replicas
 
 	r := loginRaw(t, p.addr, appUser, appPass, "cmds", 0)
 	r.query("SET @v = 5")

@@ -34,6 +34,11 @@ func TestReloadWhileClientsRun(t *testing.T) {
 	setup := p.conn(appAccount)
 	execAll(t, setup, "CREATE DATABASE IF NOT EXISTS opsr", "DROP TABLE IF EXISTS opsr.t",
 		"CREATE TABLE opsr.t (id INT AUTO_INCREMENT PRIMARY KEY, worker INT, n INT)")
+	// The workers read on other sessions, from the replica (eventual
+	// consistency): it must have the table first.
+	if err := sb.WaitReplicated(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := p.connErr(otherAccount); mysqlErrorCode(err) != 1045 {
 		t.Fatalf("connect as other before the reload: %v, want 1045", err)
 	}
