@@ -35,6 +35,7 @@ func TestCausalReads(t *testing.T) {
 		exec(t, s, "CREATE DATABASE IF NOT EXISTS causal")
 		exec(t, s, "CREATE TABLE IF NOT EXISTS causal.t (id INT PRIMARY KEY, v INT)")
 		exec(t, s, "REPLACE INTO causal.t VALUES (1, -1)")
+		waitReplicated(t, p.sb) // eventual reads must find the table, whichever subtest runs first
 		start := time.Now()
 		for i := range rounds {
 			exec(t, s, "UPDATE causal.t SET v = ? WHERE id = 1", i)

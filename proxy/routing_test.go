@@ -274,6 +274,7 @@ func TestPreviousStatementFunctions(t *testing.T) {
 	c := p.session(t, "")
 	exec(t, c, "CREATE DATABASE IF NOT EXISTS prev")
 	exec(t, c, "CREATE TABLE IF NOT EXISTS prev.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	waitReplicated(t, p.sb) // the reads of prev.seq_1_to_50 below run on a replica
 	res := exec(t, c, "INSERT INTO prev.t (v) VALUES (1), (2), (3)")
 	want, _ := res.LastInsertId()
 	var got int64
@@ -346,7 +347,9 @@ func TestServerSideStatePins(t *testing.T) {
 }
 
 func TestReadYourWrites(t *testing.T) {
-	p := startProxy(t, func(o *Options) { o.Routing.SessionWindow = 300 * time.Millisecond })
+	// The window must outlast any pause between a write and the read after
+	// it on a loaded machine, and the test then waits it out.
+	p := startProxy(t, func(o *Options) { o.Routing.SessionWindow = 2 * time.Second })
 	c := p.session(t, "")
 	primary := p.sb.Primary.ServerID
 	exec(t, c, "CREATE DATABASE IF NOT EXISTS ryw")
@@ -359,7 +362,7 @@ func TestReadYourWrites(t *testing.T) {
 			t.Fatalf("read after write: v=%d on %d (%v), want %d on the primary", v, id, err, i)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for serverID(t, c, "SELECT @@server_id") == primary {
 		if time.Now().After(deadline) {
 			t.Fatal("reads never left the primary after the window")

@@ -175,8 +175,8 @@ func TestSwitchoverFollowed(t *testing.T) {
 	if counts[newP.ServerID] == 0 {
 		t.Errorf("no write reached the new primary")
 	}
-	if followed > time.Second {
-		t.Errorf("followed the switchover in %s, want under 1s", followed)
+	if followed > 2*time.Second { // measured 6-50ms; the bound leaves room for a stalled machine
+		t.Errorf("followed the switchover in %s, want under 2s", followed)
 	}
 }
 
