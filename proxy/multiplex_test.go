@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -21,60 +22,38 @@ func TestMultiplexing(t *testing.T) {
 		o.Pool.ReleaseIdle = 10 * time.Millisecond
 		o.Pool.WaitTimeout = 30 * time.Second
 	})
-	setup := p.session(t, "")
-	exec(t, setup, "CREATE DATABASE IF NOT EXISTS mux")
-	exec(t, setup, "CREATE TABLE IF NOT EXISTS mux.t (id INT AUTO_INCREMENT PRIMARY KEY, who INT)")
-	setup.Close()
+	rootExec(t, p.sb, p.sb.Primary, "CREATE DATABASE IF NOT EXISTS mux",
+		"CREATE TABLE IF NOT EXISTS mux.t (id INT AUTO_INCREMENT PRIMARY KEY, who INT)")
 	waitReplicated(t, p.sb)
 
 	const sessions = 60
 	db := p.db(t, appUser, appPass, "")
 	db.SetMaxOpenConns(sessions)
-	var wg sync.WaitGroup
-	errs := make(chan error, sessions)
-	for i := range sessions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx := context.Background()
-			c, err := db.Conn(ctx)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			zone := fmt.Sprintf("+%02d:00", i%12)
-			if _, err := c.ExecContext(ctx, "SET time_zone = '"+zone+"'"); err != nil {
-				errs <- err
-				return
-			}
-			res, err := c.ExecContext(ctx, "INSERT INTO mux.t (who) VALUES (?)", i)
-			if err != nil {
-				errs <- err
-				return
-			}
-			id, _ := res.LastInsertId()
-			time.Sleep(30 * time.Millisecond) // idle: the session lets go of its connections
-			var got int64
-			var tz string
-			if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID(), @@time_zone").Scan(&got, &tz); err != nil {
-				errs <- err
-				return
-			}
-			if got != id || tz != zone {
-				errs <- fmt.Errorf("session %d: LAST_INSERT_ID()=%d time_zone=%s, want %d and %s", i, got, tz, id, zone)
-			}
-			time.Sleep(30 * time.Millisecond)
-			if err := c.QueryRowContext(ctx, "SELECT @@time_zone").Scan(&tz); err != nil || tz != zone {
-				errs <- fmt.Errorf("session %d: replica read time_zone=%s (%v), want %s", i, tz, err, zone)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	eachSession(t, db, sessions, func(ctx context.Context, c *sql.Conn, i int) error {
+		zone := fmt.Sprintf("+%02d:00", i%12)
+		if _, err := c.ExecContext(ctx, "SET time_zone = '"+zone+"'"); err != nil {
+			return err
+		}
+		res, err := c.ExecContext(ctx, "INSERT INTO mux.t (who) VALUES (?)", i)
+		if err != nil {
+			return err
+		}
+		id, _ := res.LastInsertId()
+		time.Sleep(30 * time.Millisecond) // idle: the session lets go of its connections
+		var got int64
+		var tz string
+		if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID(), @@time_zone").Scan(&got, &tz); err != nil {
+			return err
+		}
+		if got != id || tz != zone {
+			return fmt.Errorf("session %d: LAST_INSERT_ID()=%d time_zone=%s, want %d and %s", i, got, tz, id, zone)
+		}
+		time.Sleep(30 * time.Millisecond)
+		if err := c.QueryRowContext(ctx, "SELECT @@time_zone").Scan(&tz); err != nil || tz != zone {
+			return fmt.Errorf("session %d: replica read time_zone=%s (%v), want %s", i, tz, err, zone)
+		}
+		return nil
+	})
 	released := counterValue(p.m.released)
 	t.Logf("%d sessions over pools of 4 connections per backend; %.0f releases", sessions, released)
 	if released < sessions {
@@ -96,15 +75,39 @@ func TestFoundRowsSurvivesMultiplexing(t *testing.T) {
 		o.Pool.ReleaseIdle = 5 * time.Millisecond
 		o.Pool.WaitTimeout = 30 * time.Second
 	})
-	setup := p.session(t, "")
-	exec(t, setup, "CREATE DATABASE IF NOT EXISTS mux")
-	setup.Close()
+	rootExec(t, p.sb, p.sb.Primary, "CREATE DATABASE IF NOT EXISTS mux")
 	waitReplicated(t, p.sb)
 	const sessions = 12
 	db := p.db(t, appUser, appPass, "")
 	db.SetMaxOpenConns(sessions)
-	errs := make(chan error, sessions)
-	for i := range sessions {
+	eachSession(t, db, sessions, func(ctx context.Context, c *sql.Conn, i int) error {
+		want := 10 + i
+		var ranOn, found, foundOn int
+		q := fmt.Sprintf("SELECT SQL_CALC_FOUND_ROWS @@server_id FROM mux.seq_1_to_%d LIMIT 1", want)
+		if err := c.QueryRowContext(ctx, q).Scan(&ranOn); err != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond) // idle, while others wait
+		if err := c.QueryRowContext(ctx, "SELECT FOUND_ROWS(), @@server_id").Scan(&found, &foundOn); err != nil {
+			return err
+		}
+		if found != want || foundOn != ranOn {
+			return fmt.Errorf("session %d: FOUND_ROWS() = %d on server %d, want %d on %d", i, found, foundOn, want, ranOn)
+		}
+		time.Sleep(20 * time.Millisecond) // now it lets go
+		return nil
+	})
+	if released := counterValue(p.m.released); released < sessions {
+		t.Errorf("%.0f releases, want at least one per session (after its FOUND_ROWS())", released)
+	}
+}
+
+// eachSession runs f on n sessions at once, each on its own connection from
+// db, and fails the test with every error they return.
+func eachSession(t *testing.T, db *sql.DB, n int, f func(ctx context.Context, c *sql.Conn, i int) error) {
+	t.Helper()
+	errs := make(chan error, n)
+	for i := range n {
 		go func() {
 			errs <- func() error {
 				ctx := context.Background()
@@ -113,31 +116,14 @@ func TestFoundRowsSurvivesMultiplexing(t *testing.T) {
 					return err
 				}
 				defer c.Close()
-				want := 10 + i
-				var ranOn, found, foundOn int
-				q := fmt.Sprintf("SELECT SQL_CALC_FOUND_ROWS @@server_id FROM mux.seq_1_to_%d LIMIT 1", want)
-				if err := c.QueryRowContext(ctx, q).Scan(&ranOn); err != nil {
-					return err
-				}
-				time.Sleep(20 * time.Millisecond) // idle, while others wait
-				if err := c.QueryRowContext(ctx, "SELECT FOUND_ROWS(), @@server_id").Scan(&found, &foundOn); err != nil {
-					return err
-				}
-				if found != want || foundOn != ranOn {
-					return fmt.Errorf("session %d: FOUND_ROWS() = %d on server %d, want %d on %d", i, found, foundOn, want, ranOn)
-				}
-				time.Sleep(20 * time.Millisecond) // now it lets go
-				return nil
+				return f(ctx, c, i)
 			}()
 		}()
 	}
-	for range sessions {
+	for range n {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
-	}
-	if released := counterValue(p.m.released); released < sessions {
-		t.Errorf("%.0f releases, want at least one per session (after its FOUND_ROWS())", released)
 	}
 }
 
@@ -155,10 +141,8 @@ func TestMultiplexingUnderContention(t *testing.T) {
 		o.Pool.WaitTimeout = 20 * time.Second
 		o.Routing.Consistency = router.ConsistencyEventual
 	})
-	setup := p.session(t, "")
-	exec(t, setup, "CREATE DATABASE IF NOT EXISTS mux")
-	exec(t, setup, "CREATE TABLE IF NOT EXISTS mux.c (id INT AUTO_INCREMENT PRIMARY KEY, who INT)")
-	setup.Close()
+	rootExec(t, p.sb, p.sb.Primary, "CREATE DATABASE IF NOT EXISTS mux",
+		"CREATE TABLE IF NOT EXISTS mux.c (id INT AUTO_INCREMENT PRIMARY KEY, who INT)")
 	waitReplicated(t, p.sb)
 
 	const sessions, rounds = 10, 20
@@ -173,60 +157,40 @@ func TestMultiplexingUnderContention(t *testing.T) {
 	defer quiet.Close()
 	exec(t, quiet, "SET time_zone = '+11:00'")
 
-	errs := make(chan error, sessions)
-	var wg sync.WaitGroup
 	var executes map[int]int64
 	prepares := delta(t, p.sb, "Com_stmt_prepare", func() {
 		executes = delta(t, p.sb, "Com_stmt_execute", func() {
-			for i := range sessions {
-				wg.Go(func() {
-					ctx := context.Background()
-					c, err := db.Conn(ctx)
-					if err != nil {
-						errs <- err
-						return
+			eachSession(t, db, sessions, func(ctx context.Context, c *sql.Conn, i int) error {
+				zone := fmt.Sprintf("+%02d:00", i)
+				if _, err := c.ExecContext(ctx, "SET time_zone = '"+zone+"'"); err != nil {
+					return err
+				}
+				for r := range rounds {
+					var tz string
+					var n int
+					// Binary protocol: go-sql-driver prepares, executes and closes.
+					if err := c.QueryRowContext(ctx, "SELECT @@time_zone, ?", r).Scan(&tz, &n); err != nil {
+						return fmt.Errorf("session %d round %d: %w", i, r, err)
 					}
-					defer c.Close()
-					zone := fmt.Sprintf("+%02d:00", i)
-					if _, err := c.ExecContext(ctx, "SET time_zone = '"+zone+"'"); err != nil {
-						errs <- err
-						return
+					if tz != zone || n != r {
+						return fmt.Errorf("session %d round %d: time_zone %s, %d; want %s, %d", i, r, tz, n, zone, r)
 					}
-					for r := range rounds {
-						var tz string
-						var n int
-						// Binary protocol: go-sql-driver prepares, executes and closes.
-						if err := c.QueryRowContext(ctx, "SELECT @@time_zone, ?", r).Scan(&tz, &n); err != nil {
-							errs <- fmt.Errorf("session %d round %d: %w", i, r, err)
-							return
+					if r%5 == 0 {
+						res, err := c.ExecContext(ctx, "INSERT INTO mux.c (who) VALUES (?)", i)
+						if err != nil {
+							return err
 						}
-						if tz != zone || n != r {
-							errs <- fmt.Errorf("session %d round %d: time_zone %s, %d; want %s, %d", i, r, tz, n, zone, r)
-							return
-						}
-						if r%5 == 0 {
-							res, err := c.ExecContext(ctx, "INSERT INTO mux.c (who) VALUES (?)", i)
-							if err != nil {
-								errs <- err
-								return
-							}
-							id, _ := res.LastInsertId()
-							var got int64
-							if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&got); err != nil || got != id {
-								errs <- fmt.Errorf("session %d: LAST_INSERT_ID() = %d (%v), want %d", i, got, err, id)
-								return
-							}
+						id, _ := res.LastInsertId()
+						var got int64
+						if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&got); err != nil || got != id {
+							return fmt.Errorf("session %d: LAST_INSERT_ID() = %d (%v), want %d", i, got, err, id)
 						}
 					}
-				})
-			}
-			wg.Wait()
+				}
+				return nil
+			})
 		})
 	})
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
 	var tz string
 	if err := quiet.QueryRowContext(context.Background(), "SELECT @@time_zone").Scan(&tz); err != nil || tz != "+11:00" {
 		t.Errorf("quiet session: time_zone %q (%v), want +11:00", tz, err)

@@ -223,6 +223,20 @@ func keepWriting(t *testing.T, sb *sandbox.Sandbox, srv *sandbox.Server) {
 	}
 	db.SetMaxOpenConns(1)
 	ctx, cancel := context.WithCancel(context.Background())
+	write := func() error {
+		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		defer wcancel()
+		// The primary's clock, in Unix microseconds.
+		_, err := db.ExecContext(wctx, "INSERT INTO switchyard_test.writes (at_us) "+
+			"VALUES (CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED))")
+		return err
+	}
+	// One write before returning: callers may wait for it to replicate.
+	if err := write(); err != nil {
+		cancel()
+		db.Close()
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -233,11 +247,7 @@ func keepWriting(t *testing.T, sb *sandbox.Sandbox, srv *sandbox.Server) {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				wctx, wcancel := context.WithTimeout(ctx, time.Second)
-				// The primary's clock, in Unix microseconds.
-				db.ExecContext(wctx, "INSERT INTO switchyard_test.writes (at_us) "+
-					"VALUES (CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED))")
-				wcancel()
+				write()
 			}
 		}
 	}()

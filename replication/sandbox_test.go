@@ -174,28 +174,16 @@ func TestHeartbeatAccuracy(t *testing.T) {
 		return backend(s, r.Name).LagSource == replication.LagHeartbeat
 	})
 
-	// The replica must have applied some of the writes before it pauses (run
-	// alone, the table may not even have reached it yet).
-	db, _ := sb.RootDB(r)
-	var us sql.NullInt64
-	deadline := time.Now().Add(patience)
-	for {
-		err := db.QueryRow("SELECT MAX(at_us) FROM switchyard_test.writes").Scan(&us)
-		if err == nil && us.Valid {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no write reached %s within %s: %v", r.Name, patience, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReplicated(t, sb) // run alone, the table and its first row may not have reached r yet
 	exec(t, sb, r, "STOP SLAVE SQL_THREAD")
 	paused := time.Now()
 	t.Cleanup(func() { exec(t, sb, r, "START SLAVE SQL_THREAD") })
+	db, _ := sb.RootDB(r)
+	var us int64
 	if err := db.QueryRow("SELECT MAX(at_us) FROM switchyard_test.writes").Scan(&us); err != nil {
 		t.Fatal(err)
 	}
-	applied := time.UnixMicro(us.Int64)
+	applied := time.UnixMicro(us)
 
 	var worst time.Duration
 	var last time.Time
