@@ -8,7 +8,11 @@
 // before it. A byte-level scanner decides the common shapes without
 // allocating (FlagFastPath); the TiDB parser (github.com/pingcap/tidb/pkg/parser)
 // decides the rest. Whatever neither can decide is reported as a KindWrite with
-// FlagUnsure, so it goes to the primary and can be counted.
+// FlagUnsure, so it goes to the primary and can be counted: a call of a name
+// that is not a built-in of the server (it may be a stored function that
+// writes), a versioned comment that servers read differently (readings.go),
+// a session whose sql_mode or client charset the classifier cannot read
+// (Mode).
 package router
 
 import (
@@ -129,7 +133,9 @@ const (
 	// FlagInto: SELECT ... INTO OUTFILE, DUMPFILE or @variables.
 	FlagInto
 	// FlagSideEffect: calls a function that changes state, such as
-	// NEXTVAL, SETVAL, NEXT VALUE FOR, LAST_INSERT_ID(expr), GET_LOCK.
+	// NEXTVAL, SETVAL, NEXT VALUE FOR, s.nextval, LAST_INSERT_ID(expr),
+	// GET_LOCK, or one that a session may use as a delay or lock and that a
+	// read-only transaction does not stop: SLEEP, BENCHMARK.
 	FlagSideEffect
 	// FlagLockFunc: calls GET_LOCK: the session may now hold a named lock.
 	FlagLockFunc
@@ -295,26 +301,14 @@ func (c Class) String() string {
 	return b.String()
 }
 
-// Mode is the part of the session's sql_mode that changes how statements are
-// tokenized. The proxy knows NO_BACKSLASH_ESCAPES from the
-// SERVER_STATUS_NO_BACKSLASH_ESCAPES bit of every OK packet.
-type Mode uint8
-
-const (
-	// ModeNoBackslashEscapes: backslash is an ordinary character in strings.
-	ModeNoBackslashEscapes Mode = 1 << iota
-	// ModeANSIQuotes: "text" is an identifier, not a string.
-	ModeANSIQuotes
-)
-
 // Classify classifies sql, one COM_QUERY or COM_STMT_PREPARE text, as the
 // server would read it with the default sql_mode. It is deterministic, safe
 // for concurrent use, never panics, and does not allocate when it decides on
 // the fast path (see FlagFastPath).
 func Classify(sql string) Class { return ClassifyMode(sql, 0) }
 
-// ClassifyMode is Classify for a session whose sql_mode includes the given
-// modes.
+// ClassifyMode is Classify for a session in the given Mode: the parts of its
+// sql_mode and client charset that change how the server reads a statement.
 func ClassifyMode(sql string, mode Mode) Class {
 	return classify(sql, mode, 0)
 }
@@ -325,9 +319,25 @@ const maxDepth = 4
 
 var unsure = Class{Kind: KindWrite, Flags: FlagUnsure}
 
+// classify is ClassifyMode for a text nested depth statements deep. It reads
+// every versioned comment that some supported server runs and another skips
+// both ways (see readings.go), and applies ModeUnsafe last.
 func classify(sql string, mode Mode, depth int) Class {
+	c, n := classifyReading(sql, mode, depth)
+	if n > 0 {
+		c = classifyAmbiguous(sql, mode, depth, c, ambiguousIn(sql, mode))
+	}
+	if mode&ModeUnsafe != 0 {
+		c = unsafeClass(c)
+	}
+	return c
+}
+
+// classifyReading classifies sql reading every ambiguous versioned comment
+// as code, and counts them.
+func classifyReading(sql string, mode Mode, depth int) (Class, int) {
 	if depth > maxDepth {
-		return unsure
+		return unsure, 0
 	}
 	var lx lexer
 	lx.init(sql, mode)
@@ -366,16 +376,14 @@ func classify(sql string, mode Mode, depth int) Class {
 	if lx.broken {
 		// An unterminated quote or comment: the server rejects it, and where
 		// it ends depends on details this scanner cannot see.
-		out.Kind = KindWrite
-		out.Flags |= FlagUnsure
-		out.Name = ""
+		out = Class{Kind: KindWrite, Flags: out.Flags | FlagUnsure}
 	}
 	out.Flags &^= FlagFastPath
 	if !lx.usedParser {
 		out.Flags |= FlagFastPath
 	}
 	out.Hint = hint
-	return out
+	return out, lx.ambN
 }
 
 // statement classifies the statement starting at the next token and consumes

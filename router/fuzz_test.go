@@ -1,6 +1,9 @@
 package router
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // FuzzClassify checks that Classify never panics, answers the same twice,
 // and keeps its invariants, in every mode.
@@ -16,7 +19,8 @@ func FuzzClassify(f *testing.F) {
 	const writeFlags = FlagLocking | FlagInto | FlagSideEffect | FlagLockFunc | FlagReleaseLockFunc | FlagUnsure |
 		FlagMultiStatement | FlagGlobalSet
 	f.Fuzz(func(t *testing.T, sql string) {
-		for _, mode := range []Mode{0, ModeNoBackslashEscapes, ModeANSIQuotes} {
+		for _, mode := range []Mode{0, ModeNoBackslashEscapes, ModeANSIQuotes, ModeCharsetGBK, ModeCharsetBig5,
+			ModeCharsetSJIS, ModeCharsetGB18030 | ModeNoBackslashEscapes, ModeCharset8Bit, ModeUnsafe} {
 			c := ClassifyMode(sql, mode)
 			if again := ClassifyMode(sql, mode); again != c {
 				t.Fatalf("ClassifyMode(%q, %d) = %v, then %v", sql, mode, c, again)
@@ -40,5 +44,68 @@ func FuzzClassify(f *testing.F) {
 			}
 			_ = c.String()
 		}
+	})
+}
+
+// FuzzReadings checks the rules for statements whose reading depends on the
+// server or session: when ClassifyMode calls a statement a read, no reading
+// of its ambiguous versioned comments is a write, and no mode that adds
+// uncertainty (ModeUnsafe) makes it or anything else a read.
+func FuzzReadings(f *testing.F) {
+	entries, _ := readGolden(f)
+	for _, e := range entries {
+		if strings.Contains(e.stmt, "/*") {
+			f.Add(e.stmt, uint16(0))
+		}
+	}
+	for _, s := range []string{
+		"/*!50700 SELECT */ DELETE FROM t",
+		"/*!50700 SELECT 1 -- */ INSERT INTO t VALUES (1)",
+		"SELECT 1 /*!80000 , 2 */ /*M!100100 , 3 */ FROM t",
+		"SELECT 1 /*!80000 , '*/ FROM t; DELETE FROM t; -- ' */",
+		"/*M!999999 /* */ SELECT 1, '*/ DELETE FROM t -- '",
+		"SELECT 'xx\x81\x5c', f_ins() -- '",
+		"SELECT /*M! 1 */ 2 /*!50700 , f() */",
+	} {
+		f.Add(s, uint16(0))
+		f.Add(s, uint16(ModeCharsetGBK))
+	}
+	f.Fuzz(func(t *testing.T, sql string, m uint16) {
+		mode := Mode(m) & (ModeNoBackslashEscapes | ModeANSIQuotes | ModeCharset8Bit | modeCharsets)
+		if mode&modeCharsets&(mode&modeCharsets-1) != 0 {
+			mode &^= modeCharsets // one client charset at a time
+		}
+		c := ClassifyMode(sql, mode)
+		if u := ClassifyMode(sql, mode|ModeUnsafe); u.Kind != KindWrite || u.Flags&FlagUnsure == 0 {
+			t.Fatalf("ClassifyMode(%q, %#x|ModeUnsafe) = %v, want an unsure write", sql, mode, u)
+		}
+		if c.Kind != KindRead {
+			return
+		}
+		if c.Flags&FlagUnsure != 0 {
+			t.Fatalf("ClassifyMode(%q, %#x) = %v: an unsure read", sql, mode, c)
+		}
+		// Walk the readings the way classify does, and check each.
+		var walk func(text string, n int)
+		walk = func(text string, n int) {
+			if n > maxReadings {
+				return
+			}
+			r, amb := reading(text, mode, 0)
+			if r.Kind != KindRead {
+				t.Fatalf("ClassifyMode(%q, %#x) = %v, but reading it as %q gives %v", sql, mode, c, text, r)
+			}
+			if amb.n == 0 {
+				return
+			}
+			if amb.end < 0 {
+				t.Fatalf("ClassifyMode(%q, %#x) = %v, but an ambiguous comment never ends", sql, mode, c)
+			}
+			walk(blank(text, amb.start, amb.end), n+1)
+			if amb.close >= 0 {
+				walk(blank(text, amb.start, amb.open, amb.close, amb.close+2), n+1)
+			}
+		}
+		walk(sql, 0)
 	})
 }

@@ -4,9 +4,10 @@ import "strings"
 
 // lexer.go: a byte-level tokenizer that knows just enough of MySQL's lexical
 // rules to classify statements without the full grammar: where strings, quoted
-// identifiers and comments begin and end, user and system variables, and
-// executable comments. Tokens are substrings of the input, so the tokenizer
-// never allocates.
+// identifiers and comments begin and end, user and system variables,
+// executable comments, and the multi-byte characters of some client charsets
+// (charset.go). Tokens are substrings of the input, so the tokenizer never
+// allocates.
 //
 // Lexical structure: https://mariadb.com/kb/en/comment-syntax/,
 // https://dev.mysql.com/doc/refman/8.0/en/comments.html and
@@ -47,16 +48,21 @@ type lexer struct {
 	mode Mode
 
 	inExec  bool  // inside /*!...*/ or /*M!...*/, whose closing */ is skipped
+	execAmb bool  // ... and that comment is the first ambiguous one (amb)
 	started bool  // a token has been returned: later comments carry no hint
 	hint    Route // the route forced by a leading switchyard comment
 	broken  bool  // an unterminated string, identifier or comment
 
 	usedParser bool // some statement needed the slow path
 
-	// marks, when not nil, collects the start and end offsets of the
-	// executable comment markers skipped (for the parser, which reads
-	// them differently).
-	marks *[]int
+	// ambN counts the versioned comments that servers read differently;
+	// amb, when not nil, records where the first one is (ambiguousIn).
+	ambN int
+	amb  *ambiguous
+
+	// edits, when not nil, collects what the parser's copy of the text
+	// must blank or replace (see parserText).
+	edits *parserEdits
 
 	depth    int // parenthesis depth after the last token returned by next
 	lastEnd  int // end offset and kind of the last token scanned
@@ -109,6 +115,11 @@ func (lx *lexer) scan() token {
 	lx.skipSpace()
 	s := lx.s
 	if lx.pos >= len(s) {
+		if lx.inExec {
+			// An executable comment that never closes (a "--" inside it
+			// hid its "*/"): MariaDB rejects the statement.
+			lx.broken = true
+		}
 		return token{kind: tokEOF, pos: len(s)}
 	}
 	lx.started = true
@@ -138,16 +149,17 @@ func (lx *lexer) scan() token {
 		lx.pos++
 		return lx.emit(tokParam, start)
 	case c >= '0' && c <= '9', c == '.' && start+1 < len(s) && s[start+1] >= '0' && s[start+1] <= '9':
-		lx.pos++
-		for lx.pos < len(s) && (isWordByte(s[lx.pos]) || s[lx.pos] == '.') {
-			lx.pos++
-		}
+		lx.pos = lx.wordEnd(start+1, true)
 		return lx.emit(tokNumber, start)
 	case isWordByte(c):
-		lx.pos++
-		for lx.pos < len(s) && isWordByte(s[lx.pos]) {
-			lx.pos++
+		i := start + 1
+		for i < len(s) && s[i] < 0x80 && isWordByte(s[i]) {
+			i++
 		}
+		if c >= 0x80 || i < len(s) && s[i] >= 0x80 {
+			i = lx.wordEnd(start, false)
+		}
+		lx.pos = i
 		return lx.emit(tokWord, start)
 	case c == ':' && start+1 < len(s) && s[start+1] == '=':
 		lx.pos += 2
@@ -182,16 +194,44 @@ func (lx *lexer) scanVar(start int) token {
 			return lx.emit(kind, start)
 		}
 	}
-	for lx.pos < len(s) && (isWordByte(s[lx.pos]) || s[lx.pos] == '.') {
-		lx.pos++
-	}
+	lx.pos = lx.wordEnd(lx.pos, true)
 	return lx.emit(kind, start)
+}
+
+// wordEnd returns the end of the word bytes (and dots, if dots) from i. A
+// multi-byte character of the client charset is part of the word whatever
+// its trail bytes are, as in the server's identifier scanner.
+func (lx *lexer) wordEnd(i int, dots bool) int {
+	s := lx.s
+	mb := lx.mode&modeCharsets != 0
+	for i < len(s) {
+		c := s[i]
+		if mb && c >= 0x80 {
+			if n := lx.mbLen(i); n > 0 {
+				i += n
+				continue
+			}
+		}
+		if (c == 0xA0 || c == 0xFF) && lx.mode&ModeCharset8Bit != 0 {
+			// A no-break space: the server ends the word here.
+			lx.broken = true
+		}
+		if !isWordByte(c) && (!dots || c != '.') {
+			break
+		}
+		i++
+	}
+	return i
 }
 
 // skipQuoted skips a quoted string or identifier that starts at lx.pos. A
 // doubled quote stands for itself; a backslash escapes the next byte when
 // backslash is set. An unterminated quote runs to the end of the input.
 func (lx *lexer) skipQuoted(q byte, backslash bool) {
+	if lx.mode&modeCharsets != 0 {
+		lx.skipQuotedMB(q, backslash)
+		return
+	}
 	s := lx.s
 	i := lx.pos + 1
 	for i < len(s) {
@@ -218,9 +258,10 @@ func (lx *lexer) skipQuoted(q byte, backslash bool) {
 	lx.broken = true
 }
 
-// skipSpace skips whitespace and comments. Executable comments (/*!, /*!NNNNN,
-// /*M!, /*M!NNNNNN) are code to MariaDB: only their markers are skipped.
-// Comments before the first token are searched for a routing hint.
+// skipSpace skips whitespace and comments. Of an executable comment (/*!,
+// /*!NNNNN, /*M!, /*M!NNNNNN) that some server runs, only the markers are
+// skipped (see blockComment). Comments before the first token are searched
+// for a routing hint.
 func (lx *lexer) skipSpace() {
 	s := lx.s
 	for lx.pos < len(s) {
@@ -231,15 +272,24 @@ func (lx *lexer) skipSpace() {
 		case c == '#':
 			lx.lineComment(lx.pos + 1)
 		case c == '-' && lx.pos+1 < len(s) && s[lx.pos+1] == '-' &&
-			(lx.pos+2 == len(s) || s[lx.pos+2] <= ' '):
+			(lx.pos+2 == len(s) || s[lx.pos+2] <= ' ' || s[lx.pos+2] == 0x7F):
+			// "--" and a space or control character: MariaDB's
+			// my_isspace or my_iscntrl in the client charset.
 			lx.lineComment(lx.pos + 2)
+		case c == '-' && lx.pos+2 < len(s) && s[lx.pos+1] == '-' && s[lx.pos+2] >= 0x80 &&
+			lx.mode&ModeCharset8Bit != 0:
+			// Whether that is a comment depends on the charset's table.
+			lx.broken = true
+			return
 		case c == '/' && lx.pos+1 < len(s) && s[lx.pos+1] == '*':
 			lx.blockComment()
 		case c == '*' && lx.inExec && lx.pos+1 < len(s) && s[lx.pos+1] == '/':
 			lx.inExec = false
-			if lx.marks != nil {
-				*lx.marks = append(*lx.marks, lx.pos, lx.pos+2)
+			if lx.execAmb {
+				lx.execAmb = false
+				lx.amb.close = lx.pos
 			}
+			lx.edit(lx.pos, lx.pos+2)
 			lx.pos += 2
 		default:
 			return
@@ -254,50 +304,133 @@ func (lx *lexer) lineComment(body int) {
 		end++
 	}
 	lx.noteComment(s[body:end])
+	lx.edit(lx.pos, end)
 	lx.pos = end
 }
 
+// blockComment skips the comment at lx.pos, or just the opening marker of an
+// executable comment.
+//
+// MariaDB's rules (sql_lex.cc, https://mariadb.com/kb/en/comment-syntax/):
+// "/*!" and "/*M!" (upper-case M only) open executable comments. Exactly five
+// digits after the "!" are a version, six when a sixth digit follows; fewer
+// are no version, and the digits are code. A plain comment ends at the first
+// "*/"; a versioned comment the server skips may hold one level of nested
+// "/* */". An executable comment inside another ends both at its "*/".
+// readings.go says which versioned comments are code, comments, or
+// ambiguous.
 func (lx *lexer) blockComment() {
 	s := lx.s
-	i := lx.pos + 2
-	exec := false
-	if i < len(s) && s[i] == '!' {
+	start := lx.pos
+	i := start + 2
+	exec, mariadb := false, false
+	switch {
+	case i < len(s) && s[i] == '!':
 		exec, i = true, i+1
-	} else if i+1 < len(s) && (s[i] == 'M' || s[i] == 'm') && s[i+1] == '!' {
-		exec, i = true, i+2
+	case i+1 < len(s) && s[i] == 'M' && s[i+1] == '!':
+		exec, mariadb, i = true, true, i+2
 	}
-	if exec {
-		// The version number: five digits in MySQL, five or six in MariaDB.
-		// The server runs the content when it is at least that version; the
-		// classifier assumes it does, except for six-digit versions from
-		// 900000 up, which no server has (mariadb-dump writes /*M!999999
-		// to hide text from every server).
-		v, n := 0, 0
-		for ; n < 6 && i < len(s) && s[i] >= '0' && s[i] <= '9'; n++ {
-			v = v*10 + int(s[i]-'0')
-			i++
-		}
-		if n == 6 && v >= 900000 {
-			exec = false
-		}
-	}
-	if exec {
-		lx.inExec = true
-		if lx.marks != nil {
-			*lx.marks = append(*lx.marks, lx.pos, i)
-		}
-		lx.pos = i
-		return
-	}
-	for j := i; j+1 < len(s); j++ {
-		if s[j] == '*' && s[j+1] == '/' {
-			lx.noteComment(s[i:j])
-			lx.pos = j + 2
+	if !exec {
+		end := strings.Index(s[i:], "*/")
+		if end < 0 {
+			lx.broken = true
+			lx.pos = len(s)
 			return
 		}
+		lx.noteComment(s[i : i+end])
+		lx.edit(start, i+end+2)
+		lx.pos = i + end + 2
+		return
 	}
-	lx.broken = true
-	lx.pos = len(s)
+	v, digits := 0, 0
+	for digits < 6 && i+digits < len(s) && s[i+digits] >= '0' && s[i+digits] <= '9' {
+		v = v*10 + int(s[i+digits]-'0')
+		digits++
+	}
+	if digits < 5 {
+		digits = 0
+	}
+	open := i + digits
+	switch versionReading(mariadb, digits, v) {
+	case readComment:
+		end := skippedCommentEnd(s, open)
+		if end < 0 {
+			lx.broken = true
+			lx.pos = len(s)
+			return
+		}
+		lx.noteComment(s[open : end-2])
+		lx.edit(start, end)
+		lx.pos = end
+		return
+	case readAmbiguous:
+		lx.ambN++
+		if a := lx.amb; a != nil && lx.ambN == 1 {
+			*a = ambiguous{start: start, open: open, close: -1, end: skippedCommentEnd(s, open)}
+			lx.execAmb = !lx.inExec
+		}
+	}
+	if lx.inExec {
+		// MariaDB ends both comments at the next "*/" and reads the
+		// second one as the tokens '*' '/': a syntax error at best.
+		lx.broken = true
+		lx.execAmb = false
+	}
+	lx.inExec = true
+	lx.edit(start, open)
+	lx.pos = open
+}
+
+type execReading uint8
+
+const (
+	readCode      execReading = iota // every supported server runs the content
+	readComment                      // no server does
+	readAmbiguous                    // some do and some do not
+)
+
+// versionReading says how the servers read an executable comment with the
+// given version (digits 0: none); mariadb marks "/*M!".
+func versionReading(mariadb bool, digits, v int) execReading {
+	switch {
+	case digits == 6 && v >= 900000:
+		return readComment // no server has such a version
+	case mariadb:
+		return readAmbiguous // MySQL never runs /*M!
+	case digits == 0, digits == 5 && v < 50700:
+		return readCode
+	}
+	// 50700-99999: MySQL 5.7 and up run it, MariaDB does not. Six digits:
+	// MariaDB compares them with its version, MySQL reads five of them.
+	return readAmbiguous
+}
+
+// skippedCommentEnd returns the end (after "*/") of a versioned comment the
+// server skips, whose text starts at i, or -1 if it never ends. Like MariaDB's
+// consume_comment(lip, 1), one level of "/* */" may nest inside it.
+func skippedCommentEnd(s string, i int) int {
+	nested := false
+	for ; i+1 < len(s); i++ {
+		switch {
+		case !nested && s[i] == '/' && s[i+1] == '*':
+			nested = true
+			i++
+		case s[i] == '*' && s[i+1] == '/':
+			if !nested {
+				return i + 2
+			}
+			nested = false
+			i++
+		}
+	}
+	return -1
+}
+
+// edit records that the parser's copy of the text must blank s[a:b].
+func (lx *lexer) edit(a, b int) {
+	if lx.edits != nil {
+		lx.edits.blank = append(lx.edits.blank, a, b)
+	}
 }
 
 const hintPrefix = "switchyard:route="
@@ -373,6 +506,17 @@ func lowerInto(buf []byte, s string) ([]byte, bool) {
 	return buf[:len(s)], true
 }
 
+// charLen is mbLen for a lexer that may have no multi-byte charset.
+func (lx *lexer) charLen(i int) int {
+	if lx.mode&modeCharsets == 0 || lx.s[i] < 0x80 {
+		return 1
+	}
+	if n := lx.mbLen(i); n > 0 {
+		return n
+	}
+	return 1
+}
+
 // unquote returns the identifier or string in t without its quotes. It
 // allocates only when the text contains an escaped or doubled quote.
 func unquote(t token, mode Mode) string {
@@ -389,8 +533,18 @@ func unquote(t token, mode Mode) string {
 		body = body[:len(body)-1]
 	}
 	backslash := q != '`' && mode&ModeNoBackslashEscapes == 0 && t.kind != tokQuoted
+	// In a multi-byte client charset a trail byte may look like a quote
+	// or a backslash: step over whole characters.
+	var mb lexer
+	if mode&modeCharsets != 0 {
+		mb.init(body, mode)
+	}
 	plain := true
 	for i := 0; i < len(body); i++ {
+		if n := mb.charLen(i); n > 1 {
+			i += n - 1
+			continue
+		}
 		if body[i] == q || (backslash && body[i] == '\\') {
 			plain = false
 			break
@@ -401,6 +555,11 @@ func unquote(t token, mode Mode) string {
 	}
 	out := make([]byte, 0, len(body))
 	for i := 0; i < len(body); i++ {
+		if n := mb.charLen(i); n > 1 {
+			out = append(out, body[i:i+n]...)
+			i += n - 1
+			continue
+		}
 		c := body[i]
 		switch {
 		case c == q && i+1 < len(body) && body[i+1] == q:

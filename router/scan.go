@@ -74,6 +74,12 @@ func scan(lx *lexer, f *features, ctx scanCtx, st stop) token {
 			if ctx != ctxOther && lx.peek().is("(") {
 				f.unknown = true
 			}
+			if p1.is(".") {
+				f.flags |= sequenceColumn(t)
+				if f.flags&FlagSideEffect != 0 {
+					f.write = true
+				}
+			}
 		case tokUserVar:
 			if into || lx.peek().is(":=") {
 				f.flags |= FlagUserVarWrite
@@ -128,7 +134,40 @@ func scanWord(lx *lexer, f *features, ctx scanCtx, t, p1, p2 token, into *bool) 
 	}
 	if lx.peek().is("(") {
 		scanCall(lx, f, ctx, t, p1)
+		return
 	}
+	if p1.is(".") {
+		f.flags |= sequenceColumn(t)
+		if f.flags&FlagSideEffect != 0 {
+			f.write = true
+		}
+	}
+}
+
+// sequenceColumn returns the flags of the word t read as a column after '.':
+// under sql_mode=ORACLE, s.nextval advances the sequence s and s.currval
+// reads the session's last value of it
+// (https://mariadb.com/kb/en/sequence-overview/). In other modes these are
+// plain columns; the classifier does not wait to know the mode, so a column
+// with one of these names keeps a read on the primary.
+func sequenceColumn(t token) Flags {
+	switch {
+	case t.kind != tokWord && t.kind != tokQuoted:
+		return 0
+	case len(t.text) < 6 || len(t.text) > 9:
+		return 0
+	}
+	name := t.text
+	if t.kind == tokQuoted {
+		name = name[1 : len(name)-1]
+	}
+	switch {
+	case eqFold(name, "NEXTVAL"), eqFold(name, "SETVAL"):
+		return FlagSideEffect
+	case eqFold(name, "CURRVAL"), eqFold(name, "LASTVAL"):
+		return FlagLastInsertID
+	}
+	return 0
 }
 
 // scanCall notes a call of the function named by t (the next token is '(').
@@ -141,6 +180,14 @@ func scanCall(lx *lexer, f *features, ctx scanCtx, t, p1 token) {
 		return
 	}
 	fi, ok := lookupFunc(t.text)
+	switch {
+	case !ok:
+		ok = contextKeyword(t, p1)
+	case fi.adjacent && lx.peek().pos != t.pos+len(t.text):
+		ok = false // "count (x)": a stored function
+	case fi.args != argsAny:
+		ok = fi.args.fits(callArgs(lx))
+	}
 	if !ok {
 		if ctx != ctxOther {
 			f.unknown = true
@@ -161,6 +208,31 @@ func scanCall(lx *lexer, f *features, ctx scanCtx, t, p1 token) {
 	if fi.write {
 		f.write = true
 	}
+}
+
+// callArgs counts the arguments of the call whose '(' is the next token,
+// reading ahead on a copy of the lexer. It gives up (-1) after maxArgScan
+// tokens, so that nested calls cannot make the scan quadratic.
+func callArgs(lx *lexer) int {
+	const maxArgScan = 256
+	c := *lx
+	c.next() // '('
+	if c.peek().is(")") {
+		return 0
+	}
+	base, n := c.depth, 1
+	for i := 0; i < maxArgScan; i++ {
+		t := c.next()
+		switch {
+		case t.end():
+			return n
+		case t.is(",") && c.depth == base:
+			n++
+		case t.is(")") && c.depth < base:
+			return n
+		}
+	}
+	return -1
 }
 
 // skipGroup consumes tokens up to the ')' that closes the current depth. It

@@ -3,6 +3,8 @@ package router
 // set.go: the SET statement in all its forms.
 // https://mariadb.com/kb/en/set/, https://dev.mysql.com/doc/refman/8.0/en/set-variable.html
 
+import "strings"
+
 type txScope uint8
 
 const (
@@ -28,21 +30,8 @@ func set(lx *lexer, depth int) (Class, bool) {
 		}
 		*lx = saved
 	case t.kw("STATEMENT"):
-		// SET STATEMENT var = value [, ...] FOR statement: the variables
-		// apply to that one statement only.
 		lx.next()
-		if e := scan(lx, &f, ctxExpr, stopFor); !e.kw("FOR") || f.unknown {
-			return Class{}, false
-		}
-		c, ok := fastStatement(lx, depth+1)
-		if !ok {
-			return Class{}, false
-		}
-		c.Flags |= f.flags
-		if f.write {
-			c.Kind = KindWrite
-		}
-		return c, true
+		return setStatement(lx, &f, depth)
 	case t.kw("TRANSACTION"):
 		lx.next()
 		return setTransaction(lx, scopeNext)
@@ -59,6 +48,70 @@ func set(lx *lexer, depth int) (Class, bool) {
 		*lx = saved
 	}
 	return assignments(lx, &f)
+}
+
+// setStatement classifies SET STATEMENT var = value [, ...] FOR statement
+// (SET STATEMENT already read): the variables apply to that one statement.
+// https://mariadb.com/kb/en/set-statement/
+//
+// Some variables change what the proxy relies on: SET STATEMENT
+// tx_read_only=0 FOR INSERT ... writes from a session whose transaction is
+// read only, and session_track_* hide the changes the proxy tracks from the
+// OK packet. Such a statement is KindWrite + FlagUnsure whatever follows FOR.
+func setStatement(lx *lexer, f *features, depth int) (Class, bool) {
+	probe := *lx
+	base := probe.depth
+	for {
+		t := probe.next()
+		if t.end() || t.kw("FOR") && probe.depth == base {
+			break
+		}
+		if eq := probe.peek(); probe.depth == base && (eq.is("=") || eq.is(":=")) && guardedVar(t, lx.mode) {
+			scan(lx, f, ctxOther, 0)
+			return Class{Kind: KindWrite, Flags: FlagUnsure | f.flags}, true
+		}
+	}
+	if e := scan(lx, f, ctxExpr, stopFor); !e.kw("FOR") || f.unknown {
+		return Class{}, false
+	}
+	saved := *lx
+	c, ok := fastStatement(lx, depth+1)
+	if !ok {
+		// The statement after FOR needs the parser, which does not know
+		// SET STATEMENT: give it that statement alone.
+		*lx = saved
+		start := lx.peek().pos
+		end := skipStatement(lx)
+		lx.usedParser = true
+		c = slowStatement(lx.s[start:end], lx.mode, depth+1)
+	}
+	c.Flags |= f.flags
+	if f.write {
+		c.Kind = KindWrite
+	}
+	return c, true
+}
+
+// guardedVar reports whether the variable token t, assigned in SET STATEMENT,
+// is one that must not change for a single statement behind the proxy's back.
+func guardedVar(t token, mode Mode) bool {
+	var name string
+	switch t.kind {
+	case tokSysVar:
+		name = sysVarName(t.text)
+	case tokWord, tokQuoted:
+		name = unquote(t, mode)
+	default:
+		return false
+	}
+	var buf [48]byte
+	low, ok := lowerInto(buf[:], name)
+	if !ok {
+		return false
+	}
+	n := string(low)
+	return n == "tx_read_only" || n == "transaction_read_only" || n == "read_only" ||
+		strings.HasPrefix(n, "session_track_")
 }
 
 // setTransaction classifies the characteristics after SET [scope] TRANSACTION.

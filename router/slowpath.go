@@ -31,7 +31,11 @@ var parsers = sync.Pool{New: func() any {
 
 // slowStatement classifies one statement (no top-level ';') with the parser.
 func slowStatement(text string, mode Mode, depth int) (c Class) {
-	if len(text) > maxParse || depth > maxDepth || nestingTooDeep(text, mode) {
+	if len(text) > maxParse || depth > maxDepth {
+		return unsure
+	}
+	ptext, trusted := parserText(text, mode)
+	if !trusted {
 		return unsure
 	}
 	p := parsers.Get().(*parser.Parser)
@@ -54,7 +58,7 @@ func slowStatement(text string, mode Mode, depth int) (c Class) {
 		sqlMode |= mysql.ModeANSIQuotes
 	}
 	p.SetSQLMode(sqlMode)
-	stmts, _, err := p.ParseSQL(openExecComments(text, mode))
+	stmts, _, err := p.ParseSQL(ptext)
 	ok = true
 	if err != nil || len(stmts) != 1 {
 		return unsure
@@ -62,39 +66,59 @@ func slowStatement(text string, mode Mode, depth int) (c Class) {
 	return classifyNode(stmts[0], mode, depth)
 }
 
-// nestingTooDeep reports whether text nests parentheses deeper than the
-// parser should be asked to walk.
-func nestingTooDeep(text string, mode Mode) bool {
-	var lx lexer
-	lx.init(text, mode)
-	for lx.next().kind != tokEOF {
-		if lx.maxDepth > maxParseDepth {
-			return true
-		}
-	}
-	return false
+// parserEdits are what parserText changes in a statement's text.
+type parserEdits struct {
+	blank []int // [start, end) pairs: comments and executable comment markers
+	mb    []int // [start, end) pairs: multi-byte characters of the client charset
 }
 
-// openExecComments blanks the markers of executable comments (/*!NNNNN,
-// /*M!NNNNNN and their closing */) so that the parser reads their content as
-// MariaDB does: the parser ignores /*M! and reads only five version digits.
-func openExecComments(text string, mode Mode) string {
-	var marks []int
+// parserText returns the text the parser should read for the statement
+// text, so that it sees the tokens the lexer saw: every comment and the
+// markers of executable comments are blanked (the parser ignores /*M!, reads
+// only five version digits, and does not nest comments as MariaDB does), and
+// the multi-byte characters of a client charset such as gbk are replaced by
+// UTF-8 characters of the same length, whose bytes are all 0x80 and up.
+//
+// ok is false when the text must not be trusted to the parser: it nests
+// parentheses deeper than the parser should be asked to walk, or it calls a
+// function in a way the parser's tree does not show (see suspectCall).
+func parserText(text string, mode Mode) (string, bool) {
+	var edits parserEdits
 	var lx lexer
 	lx.init(text, mode)
-	lx.marks = &marks
-	for lx.next().kind != tokEOF {
+	lx.edits = &edits
+	var p1 token
+	for {
+		t := lx.next()
+		if t.kind == tokEOF {
+			break
+		}
+		if lx.maxDepth > maxParseDepth {
+			return "", false
+		}
+		isName := t.kind == tokWord || t.kind == tokQuoted
+		if isName && !p1.is(".") && lx.peek().is("(") && suspectCall(t, lx.peek(), mode) {
+			return "", false
+		}
+		p1 = t
 	}
-	if len(marks) == 0 {
-		return text
+	if len(edits.blank) == 0 && len(edits.mb) == 0 {
+		return text, true
 	}
 	buf := []byte(text)
-	for i := 0; i+1 < len(marks); i += 2 {
-		for j := marks[i]; j < marks[i+1]; j++ {
+	for i := 0; i+1 < len(edits.blank); i += 2 {
+		for j := edits.blank[i]; j < edits.blank[i+1]; j++ {
 			buf[j] = ' '
 		}
 	}
-	return string(buf)
+	for i := 0; i+1 < len(edits.mb); i += 2 {
+		if edits.mb[i+1]-edits.mb[i] == 4 {
+			copy(buf[edits.mb[i]:], "\U00010000")
+		} else {
+			copy(buf[edits.mb[i]:], "\u00e9")
+		}
+	}
+	return string(buf), true
 }
 
 // classifyNode classifies a parsed statement.
@@ -195,6 +219,16 @@ func completionFlags(t ast.CompletionType) Flags {
 	return 0
 }
 
+// grammarFunctions are the names the parser gives grammar constructs that
+// are built-ins on the server: CHAR(x USING cs), INSERT(s, p, l, t), DATE
+// 'literal' and the like, and x MEMBER OF (y) (MySQL only; MariaDB rejects
+// it). A statement that calls one of them by name never gets this far
+// (suspectCall).
+var grammarFunctions = map[string]bool{
+	ast.CharFunc: true, ast.InsertFunc: true, ast.DateLiteral: true, ast.TimeLiteral: true,
+	ast.TimestampLiteral: true, ast.JSONMemberOf: true,
+}
+
 // readNode classifies a query by walking it.
 func readNode(n ast.Node) Class {
 	var v visitor
@@ -245,7 +279,10 @@ func (v *visitor) Enter(n ast.Node) (ast.Node, bool) {
 		}
 		fi, ok := lookupFunc(x.FnName.L)
 		switch {
-		case !ok:
+		case !ok && grammarFunctions[x.FnName.L]:
+			// A grammar construct; parserText made sure that the text
+			// does not call the name.
+		case !ok, !fi.args.fits(len(x.Args)):
 			v.unknown = true
 		case fi.lastInsertID:
 			if len(x.Args) == 0 {
@@ -257,6 +294,22 @@ func (v *visitor) Enter(n ast.Node) (ast.Node, bool) {
 		default:
 			v.flags |= fi.flags
 			v.write = v.write || fi.write
+		}
+	case *ast.AggregateFuncExpr:
+		// The parser knows aggregates the server does not
+		// (APPROX_COUNT_DISTINCT): those are stored function calls there.
+		if _, ok := lookupFunc(x.F); !ok {
+			v.unknown = true
+		}
+	case *ast.WindowFuncExpr:
+		if _, ok := lookupFunc(x.Name); !ok {
+			v.unknown = true
+		}
+	case *ast.ColumnNameExpr:
+		if x.Name != nil && x.Name.Table.L != "" {
+			f := sequenceColumn(token{kind: tokWord, text: x.Name.Name.O})
+			v.flags |= f
+			v.write = v.write || f&FlagSideEffect != 0
 		}
 	case *ast.VariableExpr:
 		switch {
