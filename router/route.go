@@ -14,6 +14,10 @@ const (
 	// TargetLast: the connection that ran the session's previous statement
 	// (FOUND_ROWS(), SHOW WARNINGS and the like answer about it).
 	TargetLast
+	// TargetRefuse: nowhere. The session is in a read-only transaction and
+	// the statement writes: the proxy answers ER_CANT_EXECUTE_IN_READ_ONLY_
+	// TRANSACTION (1792), as the server would.
+	TargetRefuse
 )
 
 func (t Target) String() string {
@@ -24,6 +28,8 @@ func (t Target) String() string {
 		return "replica"
 	case TargetLast:
 		return "last"
+	case TargetRefuse:
+		return "refuse"
 	}
 	return "target?"
 }
@@ -132,7 +138,7 @@ type Decision struct {
 // Decide chooses where the statement classified as c runs, at time now.
 func Decide(c Class, st *State, p Policy, now time.Time) Decision {
 	if st.ReadOnlyTx {
-		return Decision{TargetReplica, "read_only_transaction"}
+		return decideReadOnlyTx(c, st)
 	}
 	if st.Pins != 0 {
 		return Decision{TargetPrimary, "pinned"}
@@ -155,6 +161,61 @@ func Decide(c Class, st *State, p Policy, now time.Time) Decision {
 		return Decision{TargetPrimary, "unsure"}
 	}
 	return Decision{TargetPrimary, "write"}
+}
+
+// EndsReadOnlyTx reports whether c, run in a session whose read-only
+// transaction is open on a replica, ends that transaction first, as the
+// server would: statements that commit implicitly (BEGIN, DDL, LOCK TABLES,
+// SET autocommit=1, ...). The proxy then commits the replica transaction,
+// clears State.ReadOnlyTx and decides c again like any statement.
+func EndsReadOnlyTx(c Class) bool {
+	switch c.Kind {
+	case KindBegin, KindLockTables, KindUnlockTables:
+		return true
+	case KindCommit, KindRollback:
+		return false
+	}
+	return c.Flags&(FlagImplicitCommit|FlagAutocommitOn) != 0
+}
+
+// decideReadOnlyTx routes a statement inside a read-only transaction that
+// runs on a replica (State.ReadOnlyTx). Only what the transaction may do
+// runs there: reads, the statements that end it or mark savepoints, and
+// statements the classifier cannot decide (the replica connection is
+// read-only, so the server refuses them if they write). Writes get the
+// server's own answer for a read-only transaction without reaching any
+// server. What a read-only transaction does not hold back (SET GLOBAL,
+// named locks, session variables) is not transactional: it runs on the
+// primary, as outside the transaction. Statements for which EndsReadOnlyTx
+// is true must be handled by the caller before Decide.
+func decideReadOnlyTx(c Class, st *State) Decision {
+	switch c.Kind {
+	case KindRead:
+		if c.Flags&(FlagLastInsertID|FlagUserVarWrite) != 0 || (c.Flags&FlagUserVarRead != 0 && st.UserVars) {
+			// Session state that lives on the primary connection.
+			return Decision{TargetPrimary, "session_state"}
+		}
+		if c.Flags&FlagNeedsPrevious != 0 {
+			return Decision{TargetLast, "needs_previous"}
+		}
+		return Decision{TargetReplica, "read_only_transaction"}
+	case KindEmpty:
+		return Decision{TargetLast, "empty"}
+	case KindCommit, KindRollback, KindSavepoint, KindReleaseSavepoint, KindRollbackToSavepoint,
+		KindPrepare, KindExecute, KindDeallocate:
+		return Decision{TargetReplica, "read_only_transaction"}
+	case KindSet, KindUse:
+		return Decision{TargetPrimary, "write"}
+	case KindWrite:
+		const nonTransactional = FlagGlobalSet | FlagLockFunc | FlagReleaseLockFunc | FlagReleaseAllLocks
+		switch {
+		case c.Flags&FlagUnsure != 0 && c.Flags&FlagMultiStatement == 0:
+			return Decision{TargetReplica, "read_only_transaction"}
+		case c.Flags&nonTransactional != 0 && c.Flags&(FlagLocking|FlagInto|FlagMultiStatement) == 0:
+			return Decision{TargetPrimary, "write"}
+		}
+	}
+	return Decision{TargetRefuse, "read_only_transaction_write"}
 }
 
 func decideRead(c Class, st *State, p Policy, now time.Time) Decision {
@@ -193,10 +254,14 @@ func Note(c Class, target Target, ok bool, st *State, inTx, autocommit bool, now
 		st.Pins &^= PinTransaction
 	}
 	if st.ReadOnlyTx {
-		if c.Kind == KindCommit || c.Kind == KindRollback || c.Flags&FlagImplicitCommit != 0 {
+		if c.Kind == KindCommit || c.Kind == KindRollback || EndsReadOnlyTx(c) {
 			st.ReadOnlyTx = false
 		}
-		return
+		if target != TargetPrimary {
+			return
+		}
+		// Non-transactional statements (named locks, SET GLOBAL) ran on
+		// the primary beside the transaction: their effects count.
 	}
 	if !ok {
 		return

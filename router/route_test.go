@@ -79,7 +79,7 @@ func TestDecideLocksAndReadOnlyTx(t *testing.T) {
 	run("UNLOCK TABLES", TargetPrimary)
 	run("START TRANSACTION READ ONLY", TargetReplica)
 	run("SELECT 1", TargetReplica)
-	run("SELECT * FROM t FOR UPDATE", TargetReplica) // the server refuses it, as it would in a read-only transaction
+	run("SELECT * FROM t FOR UPDATE", TargetRefuse) // as the server refuses it in a read-only transaction
 	run("COMMIT", TargetReplica)
 	run("INSERT INTO t VALUES (1)", TargetPrimary)
 	run("SET @v = 1", TargetPrimary)
@@ -142,5 +142,56 @@ func TestFoundRowsHoldsUntilNextStatement(t *testing.T) {
 	note("SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10", false)
 	if st.FoundRows {
 		t.Error("after a failed SELECT SQL_CALC_FOUND_ROWS: FoundRows = true")
+	}
+}
+
+// TestDecideReadOnlyTx checks what runs where inside a read-only transaction
+// on a replica: only what the transaction may do goes to its replica.
+func TestDecideReadOnlyTx(t *testing.T) {
+	pol := Policy{Consistency: ConsistencyEventual}
+	now := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		sql  string
+		want Target
+		ends bool // EndsReadOnlyTx
+	}{
+		{"SELECT * FROM t", TargetReplica, false},
+		{"SELECT f_unknown(1)", TargetReplica, false}, // the read-only replica session refuses it if it writes
+		{"SHOW WARNINGS", TargetLast, false},
+		{"SELECT LAST_INSERT_ID()", TargetPrimary, false},
+		{"INSERT INTO t VALUES (1)", TargetRefuse, false},
+		{"UPDATE t SET a = 1", TargetRefuse, false},
+		{"CALL p()", TargetRefuse, false},
+		{"SELECT NEXT VALUE FOR s", TargetRefuse, false},
+		{"SELECT * FROM t FOR UPDATE", TargetRefuse, false},
+		{"SELECT 1 INTO @v", TargetRefuse, false},
+		{"SELECT 1; SELECT 2", TargetRefuse, false},
+		{"SET GLOBAL max_connections = 10", TargetPrimary, false},
+		{"SELECT GET_LOCK('a', 0)", TargetPrimary, false},
+		{"SET @v = 1", TargetPrimary, false},
+		{"SET SESSION sql_mode = ''", TargetPrimary, false},
+		{"SAVEPOINT a", TargetReplica, false},
+		{"COMMIT", TargetReplica, false},
+		{"ROLLBACK", TargetReplica, false},
+		{"BEGIN", TargetPrimary, true},
+		{"START TRANSACTION", TargetPrimary, true},
+		{"START TRANSACTION READ ONLY", TargetReplica, true},
+		{"CREATE TABLE t2 (a INT)", TargetPrimary, true},
+		{"TRUNCATE t", TargetPrimary, true},
+		{"LOCK TABLES t WRITE", TargetPrimary, true},
+		{"SET autocommit = 1", TargetPrimary, true},
+	} {
+		st := NewState()
+		st.ReadOnlyTx = true
+		c := Classify(tc.sql)
+		if got := EndsReadOnlyTx(c); got != tc.ends {
+			t.Errorf("EndsReadOnlyTx(%q) = %v, want %v", tc.sql, got, tc.ends)
+		}
+		if tc.ends {
+			st.ReadOnlyTx = false // what the proxy does before deciding
+		}
+		if d := Decide(c, &st, pol, now); d.Target != tc.want {
+			t.Errorf("in a read-only transaction, Decide(%q) = %v (%s), want %v", tc.sql, d.Target, d.Reason, tc.want)
+		}
 	}
 }
