@@ -150,6 +150,10 @@ type Routing struct {
 	CausalWait           Duration    `yaml:"causal_wait" json:"causal_wait"`       // how long a causal read waits for a replica to apply the session's write; 0 = no wait
 	ImplicitTransactions ImplicitTx  `yaml:"implicit_transactions" json:"implicit_transactions"`
 	NoReplica            NoReplica   `yaml:"no_replica" json:"no_replica"`
+	// ReadFromPrimary puts the primary in the read rotation beside the
+	// replicas (with its weight). Off, reads go to the primary only when no
+	// replica can serve them.
+	ReadFromPrimary bool `yaml:"read_from_primary" json:"read_from_primary"`
 }
 
 // Admin configures the HTTP admin and metrics listener.
@@ -164,6 +168,13 @@ type Timeouts struct {
 	Handshake Duration `yaml:"handshake" json:"handshake"` // client handshake
 	Idle      Duration `yaml:"idle" json:"idle"`           // client idle; 0 = none
 	Drain     Duration `yaml:"drain" json:"drain"`         // shutdown drain
+	// NetRead bounds how long the rest of a client packet may take to
+	// arrive once its first byte has (MySQL's net_read_timeout).
+	NetRead Duration `yaml:"net_read" json:"net_read"`
+	// Backend bounds each round trip Switchyard makes on its own on a
+	// backend connection: session state sync, USE, LAST_INSERT_ID sync,
+	// connection reset, @@last_gtid, the KILL it sends for a client.
+	Backend Duration `yaml:"backend" json:"backend"`
 }
 
 // Pool configures backend connection pools (one per backend per user).
@@ -221,6 +232,8 @@ func Default() *Config {
 			Handshake: Duration(10 * time.Second),
 			Idle:      Duration(8 * time.Hour),
 			Drain:     Duration(30 * time.Second),
+			NetRead:   Duration(30 * time.Second),
+			Backend:   Duration(2 * time.Second),
 		},
 		Pool: Pool{
 			MaxOpen:     100,

@@ -257,6 +257,8 @@ func (t Timeouts) validate(errs *Errors) {
 	positive(errs, "timeouts.handshake", t.Handshake)
 	notNegative(errs, "timeouts.idle", t.Idle)
 	notNegative(errs, "timeouts.drain", t.Drain)
+	positive(errs, "timeouts.net_read", t.NetRead)
+	positive(errs, "timeouts.backend", t.Backend)
 }
 
 func (p Pool) validate(errs *Errors) {

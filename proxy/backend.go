@@ -21,6 +21,7 @@ type backendConn struct {
 	*pconn
 	backend  *Backend
 	threadID uint32 // the server's connection id, for KILL
+	version  string // the server's version, from its greeting
 	caps     uint32 // capabilities negotiated with the server
 	key      poolKey
 	status   uint16 // server status flags from the last OK/EOF
@@ -34,6 +35,14 @@ type backendConn struct {
 	insertID uint64            // LAST_INSERT_ID() on this connection, as far as known
 	owner    *session          // session whose state was last synced here
 	gen      uint64            // owner's varsGen at that sync
+	// readOnly: Switchyard made this connection's transactions read-only
+	// (SET SESSION TRANSACTION READ ONLY), as every replica connection is.
+	// The server then refuses any change to a table made through it, even
+	// by a user whose privileges bypass read_only.
+	readOnly bool
+	// timeout bounds each round trip Switchyard makes on its own here
+	// (Options.BackendTimeout); zero means none.
+	timeout time.Duration
 
 	pool   *userPool               // the pool that opened it
 	cached map[stmtKey]*serverStmt // prepared statements kept for any session
@@ -132,7 +141,7 @@ func (bc *backendConn) login(key poolKey, cred *credential, db string) error {
 	if err != nil {
 		return err
 	}
-	bc.threadID = g.threadID
+	bc.threadID, bc.version = g.threadID, g.version
 	caps := (baseBackendCaps | key.caps&backendCapsMask) & (g.caps | mysql.CLIENT_LONG_PASSWORD)
 	if db == "" {
 		caps &^= mysql.CLIENT_CONNECT_WITH_DB

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,10 +23,13 @@ const (
 )
 
 // command reads and serves one command. A non-nil error ends the session.
+//
+// While Switchyard drains (Shutdown), a session outside a transaction ends
+// before it reads another command: its client connection just closes, as
+// a server's does at wait_timeout. An error packet sent now would reach the
+// client unasked, and the next command would read it as its own answer.
 func (s *session) command() error {
 	if s.srv.isDraining() && !s.inTransaction() {
-		s.client.seq = 0
-		s.sendError(newSQLError(mysql.ER_SERVER_SHUTDOWN, "Server shutdown in progress: switchyard is draining"))
 		return errQuit
 	}
 	s.client.release()
@@ -33,35 +37,52 @@ func (s *session) command() error {
 	nc := s.client.nc
 	s.idleDeadline()
 	if s.srv.isDraining() && !s.inTransaction() {
-		return s.command() // Shutdown raced with the deadline reset
+		return errQuit // Shutdown raced with the deadline reset
 	}
 	err := s.releaseWhenIdle()
 	if err == nil && s.srv.isDraining() && !s.inTransaction() {
-		return s.command() // Shutdown's wake-up may have been undone there
+		return errQuit // Shutdown's wake-up may have been undone there
+	}
+	if err == nil {
+		err = s.awaitCommand()
 	}
 	var p []byte
 	if err == nil {
 		p, err = s.client.readPacket(s.srv.o().MaxPacketSize)
+		if errors.Is(err, os.ErrDeadlineExceeded) && !s.srv.isDraining() {
+			err = fmt.Errorf("%w: %w", errNetRead, err)
+		}
 	}
 	s.busy.Store(true)
 	defer s.busy.Store(false)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			s.deadline = true // set by the idle timeout or by a waker
+			s.deadline = true // set by the idle timeout, net_read or a waker
 		}
 		switch {
+		case errors.Is(err, errNetRead):
+			// The client stopped in the middle of a packet. The answer
+			// follows the command's first frame, whose header may not be
+			// complete.
+			if s.client.seq == 0 {
+				s.client.seq = 1
+			}
+			s.sendError(newSQLError(mysql.ER_NET_READ_INTERRUPTED, "Got timeout reading communication packets"))
+			return fmt.Errorf("%w (timeouts.net_read %s)", err, s.srv.o().NetReadTimeout)
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.isDraining() && s.inTransaction() && !s.srv.drainExpired.Load():
 			// Woken by Shutdown with a transaction open: let the client
 			// finish it; the check at the top ends the session after.
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.isDraining():
-			s.client.seq = 0
-			s.sendError(newSQLError(mysql.ER_SERVER_SHUTDOWN, "Server shutdown in progress: switchyard is draining"))
-			return errQuit
+			return errQuit // woken by Shutdown: close without a word
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.o().IdleTimeout <= 0:
 			// A wake-up that lost a race with the command: nothing expired.
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			// MySQL 8 says why before it closes an idle connection, with
+			// sequence id 0 since no command is running; clients expect
+			// it there (go-sql-driver reports the error, PyMySQL a lost
+			// connection).
 			s.client.seq = 0
 			s.sendError(newSQLError(codeInactivity, "The client was disconnected by switchyard because of inactivity (timeouts.idle %s)", s.srv.o().IdleTimeout))
 			return fmt.Errorf("idle timeout")
@@ -85,7 +106,70 @@ func (s *session) command() error {
 		s.sendError(newSQLError(mysql.ER_MALFORMED_PACKET, "Malformed communication packet: empty command"))
 		return nil
 	}
+	if se := shortCommand(p); se != nil {
+		s.sendError(se)
+		return nil
+	}
 	return s.dispatch(p)
+}
+
+// errNetRead is wrapped when a client packet stops arriving half-way.
+var errNetRead = errors.New("client packet incomplete within net_read timeout")
+
+// awaitCommand waits for the first byte of the next command, within the
+// idle deadline if any. From then on the rest of the packet has
+// Options.NetReadTimeout to arrive, as with MySQL's net_read_timeout: a
+// client must not hold its session by sending half a packet. A packet
+// already in the read buffer, the usual case, needs no deadline.
+func (s *session) awaitCommand() error {
+	br := s.client.br
+	if _, err := br.Peek(1); err != nil {
+		return err
+	}
+	if n := br.Buffered(); n >= 4 {
+		h, _ := br.Peek(4)
+		if size := int(h[0]) | int(h[1])<<8 | int(h[2])<<16; 4+size <= n {
+			return nil
+		}
+	}
+	_ = s.client.nc.SetReadDeadline(time.Now().Add(s.srv.o().NetReadTimeout))
+	s.deadline = true
+	return nil
+}
+
+// shortCommand returns the error answering a command too short for its
+// fixed fields, or nil. Lengths count the command byte; COM_QUERY,
+// COM_PROCESS_KILL and COM_CHANGE_USER are checked where they are parsed.
+// https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_command_phase.html
+func shortCommand(p []byte) *sqlError {
+	var name string
+	need := 0
+	switch p[0] {
+	case mysql.COM_INIT_DB:
+		name, need = "COM_INIT_DB", 2 // a schema name
+	case mysql.COM_FIELD_LIST:
+		// A NUL-terminated table name, then a wildcard.
+		if bytes.IndexByte(p[1:], 0) < 0 {
+			return newSQLError(mysql.ER_MALFORMED_PACKET, "Malformed communication packet: COM_FIELD_LIST without a NUL-terminated table name")
+		}
+		return nil
+	case mysql.COM_SET_OPTION:
+		name, need = "COM_SET_OPTION", 3 // a 2-byte option
+	case mysql.COM_STMT_EXECUTE:
+		name, need = "COM_STMT_EXECUTE", 10 // statement id, flags, iteration count
+	case mysql.COM_STMT_FETCH:
+		name, need = "COM_STMT_FETCH", 9 // statement id, row count
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		name, need = "COM_STMT_SEND_LONG_DATA", 7 // statement id, parameter number
+	case mysql.COM_STMT_CLOSE:
+		name, need = "COM_STMT_CLOSE", 5 // statement id
+	case mysql.COM_STMT_RESET:
+		name, need = "COM_STMT_RESET", 5 // statement id
+	}
+	if len(p) >= need {
+		return nil
+	}
+	return newSQLError(mysql.ER_MALFORMED_PACKET, "Malformed communication packet: %s needs %d bytes, got %d", name, need, len(p))
 }
 
 // idleDeadline arms the client's read deadline for timeouts.idle, or clears
@@ -119,12 +203,18 @@ func (s *session) dispatch(p []byte) error {
 	}
 	s.failed = false
 	s.retryable = false
+	s.rerouted = false
 	switch p[0] {
 	case mysql.COM_QUIT:
 		return errQuit
 	case mysql.COM_PING:
 		return s.sendOK()
 	case mysql.COM_QUERY:
+		if len(p) == 1 {
+			// As the server answers it, and no backend needs to see it.
+			s.sendError(newSQLError(mysql.ER_EMPTY_QUERY, "Query was empty"))
+			return nil
+		}
 		if id, query, ok, err := parseKill(p[1:]); ok {
 			return s.kill(id, query, err)
 		}
@@ -191,12 +281,16 @@ func commandName(c byte) string {
 
 // query serves COM_QUERY: classify, route, run, remember.
 func (s *session) query(p []byte) error {
-	sql := unsafe.String(&p[1], len(p)-1)
-	if len(p) == 1 {
-		sql = ""
+	var sql string
+	if len(p) > 1 {
+		sql = unsafe.String(&p[1], len(p)-1)
 	}
-	c := router.ClassifyMode(sql, s.sqlMode())
-	return s.run(c, router.Decide(c, &s.route, s.policy, s.started), func(bc *backendConn, target router.Target) error {
+	c := router.ClassifyMode(sql, s.lexMode())
+	d, ok := s.decide(c)
+	if !ok {
+		return nil
+	}
+	return s.run(c, d, func(bc *backendConn, target router.Target) error {
 		s.beforeWrite(bc)
 		if err := s.forwardTo(bc, p, s.relayResults); err != nil {
 			return err
@@ -208,9 +302,50 @@ func (s *session) query(p []byte) error {
 	})
 }
 
+// decide routes a statement of class c. Inside a read-only transaction on a
+// replica, a statement that ends it (see router.EndsReadOnlyTx) first
+// commits it there, as the server would, and a write gets the server's
+// answer for a read-only transaction without reaching any server; then ok
+// is false: the client has its answer.
+func (s *session) decide(c router.Class) (d router.Decision, ok bool) {
+	if s.route.ReadOnlyTx && router.EndsReadOnlyTx(c) {
+		s.endReadOnlyTx()
+	}
+	d = router.Decide(c, &s.route, s.policy, s.started)
+	if d.Target == router.TargetRefuse {
+		s.srv.countReason(d.Reason)
+		s.sendError(errReadOnlyTx)
+		return d, false
+	}
+	return d, true
+}
+
+// errReadOnlyTx is the server's answer to a write in a read-only transaction.
+var errReadOnlyTx = &sqlError{code: mysql.ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, state: "25006",
+	message: "Cannot execute statement in a READ ONLY transaction"}
+
+// endReadOnlyTx commits the session's read-only transaction on its replica.
+// Nothing can be lost: the transaction changed nothing. A connection that
+// fails to commit is dropped, which ends the transaction too.
+func (s *session) endReadOnlyTx() {
+	bc := s.txConn
+	s.route.ReadOnlyTx, s.txConn = false, nil
+	if bc == nil {
+		return
+	}
+	done := s.hold(bc)
+	res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, "COMMIT"...))
+	done()
+	if err != nil || res[0] != 0x00 {
+		s.log.Debug("ending a read-only transaction failed; dropping its connection", "backend", bc.backend.Addr, "err", err)
+		s.dropConn(bc)
+	}
+}
+
 // run runs a statement of class c where decision d says, with exec, once
 // the session follows the current primary. A read whose replica fails before
-// answering runs once more, elsewhere.
+// answering runs once more, elsewhere; one that the replica's read-only
+// session refused as a write runs on the primary.
 func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn, router.Target) error) error {
 	s.srv.countReason(d.Reason)
 	if d.Target == router.TargetPrimary {
@@ -230,11 +365,48 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 			s.sendError(asSQLError(err))
 			return nil
 		}
-		s.retryable = attempt == 0 && target == router.TargetReplica && c.Kind == router.KindRead && !s.route.ReadOnlyTx
-		if err := exec(bc, target); !errors.Is(err, errRetry) {
+		onReplica := attempt == 0 && target == router.TargetReplica && !s.route.ReadOnlyTx
+		s.retryable = onReplica && c.Kind == router.KindRead
+		s.reroutable = onReplica
+		err = exec(bc, target)
+		s.reroutable = false
+		if errors.Is(err, errRefused) {
+			// The classifier called a write a read, and the replica's
+			// read-only session refused it before it changed anything:
+			// the statement belongs on the primary.
+			s.srv.m.refused.Inc()
+			s.log.Warn("a replica refused a statement classified as a read; it runs on the primary",
+				"backend", bc.backend.Name, "class", c.String())
+			s.rerouted = true
+			d = router.Decision{Target: router.TargetPrimary, Reason: "replica_refused"}
+			s.srv.countReason(d.Reason)
+			s.awaitPrimary()
+			continue
+		}
+		if !errors.Is(err, errRetry) {
 			return err
 		}
 	}
+}
+
+// errRefused reports that a replica answered a statement with one of the
+// errors of a read-only session (see refusedAsWrite) before any byte of the
+// answer reached the client.
+var errRefused = errors.New("a replica refused the statement as a write")
+
+// refusedAsWrite reports the errors with which a read-only session or server
+// refuses a statement that would write: the statement then runs on the
+// primary. ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION (1792) comes from the
+// read-only session Switchyard keeps on every replica connection;
+// ER_OPTION_PREVENTS_STATEMENT (1290, --read-only or --super-read-only),
+// ER_READ_ONLY_MODE (1836) and ER_INNODB_READ_ONLY (1874) from a read-only
+// server.
+func refusedAsWrite(code uint16) bool {
+	switch code {
+	case mysql.ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, mysql.ER_OPTION_PREVENTS_STATEMENT, 1836, 1874:
+		return true
+	}
+	return false
 }
 
 // errRetry asks for a read to run again elsewhere: its replica failed before
@@ -251,6 +423,12 @@ func (s *session) forwardTo(bc *backendConn, p []byte, relay func(*backendConn, 
 	if bc != s.primary {
 		s.activeReplica.Store(bc)
 		defer s.activeReplica.Store(nil)
+		if s.retryable && s.srv.excluded(bc.backend) {
+			// The monitor excluded it after it was chosen, and its
+			// Abandon may have looked for statements there already: the
+			// read runs elsewhere.
+			return s.backendFailed(bc, errExcluded)
+		}
 	}
 	s.sent = time.Now()
 	bc.seq = 0
@@ -264,6 +442,9 @@ func (s *session) forwardTo(bc *backendConn, p []byte, relay func(*backendConn, 
 	if err == nil {
 		s.last = bc
 		return nil
+	}
+	if errors.Is(err, errRefused) {
+		return err // the connection is fine and ready for the next command
 	}
 	var cg clientGone
 	if errors.As(err, &cg) {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -81,6 +82,10 @@ type BackendStatus struct {
 	// InUse and Idle count the pooled connections, over all users.
 	InUse int `json:"in_use"`
 	Idle  int `json:"idle"`
+	// WritableBy lists the users who can change data on this replica, as
+	// last checked (read_only off, or privileges that bypass it). Empty is
+	// what a replica should show.
+	WritableBy []string `json:"writable_by,omitempty"`
 }
 
 // Backends reports every backend's state.
@@ -97,6 +102,8 @@ func (s *Server) Backends() []BackendStatus {
 				st.Role = "replica"
 			}
 			st.Usable = s.usable(b)
+			st.WritableBy = b.writableBy()
+			slices.Sort(st.WritableBy)
 		}
 		st.InUse, st.Idle = b.counts()
 		out = append(out, st)
@@ -127,6 +134,11 @@ func (s *Server) Clients() int {
 // others fail with error 2013. Primary connections are left alone: a write
 // in flight is never cut short by Switchyard.
 func (s *Server) Abandon(name string) int {
+	for _, b := range s.o().Backends {
+		if b.Name == name && b != s.primary() {
+			b.abandonDials()
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0

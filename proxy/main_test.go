@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,13 +35,23 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(sandbox.Main(m, sandbox.Options{
+	code := sandbox.Main(m, sandbox.Options{
 		Users: []sandbox.User{
 			{Name: appUser, Password: appPass},
 			{Name: hashUser, Password: hashPass},
 			{Name: otherUser, Password: otherPass},
 		},
-	}))
+	})
+	// Every Server the tests started was shut down: nothing of this
+	// package may still run. (The sandbox is gone by now, so a goroutine
+	// stuck on a backend has seen its connection close.)
+	if code == 0 {
+		if left := leakedGoroutines(5 * time.Second); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "%d goroutines of package proxy outlived the tests:\n\n%s\n", len(left), strings.Join(left, "\n\n"))
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // testKey is one RSA key for every test proxy: generating one costs up to a second.

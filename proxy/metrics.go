@@ -30,6 +30,8 @@ type metrics struct {
 	panics        prometheus.Counter
 	retries       prometheus.Counter
 	released      prometheus.Counter
+	refused       prometheus.Counter
+	writable      *prometheus.GaugeVec
 	bytesIn       prometheus.Counter
 	bytesOut      prometheus.Counter
 	errorChildren sync.Map // error code -> prometheus.Counter
@@ -121,11 +123,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "switchyard_session_releases_total",
 		Help: "Times a session handed its backend connections back to the pool without a reset: idle, other sessions waiting, or ending (multiplexing).",
 	})
+	m.refused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchyard_replica_refusals_total",
+		Help: "Statements classified as reads that a replica's read-only session refused as writes; each ran on the primary instead (a classifier mistake the servers caught).",
+	})
+	m.writable = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "switchyard_replica_writable",
+		Help: "1 when a replica is writable by the user (read_only off, or the user's privileges bypass it), checked when Switchyard opens read connections; Switchyard's connections there stay read-only either way.",
+	}, []string{"backend", "user"})
 	m.bytesIn = m.bytes.WithLabelValues("in")
 	m.bytesOut = m.bytes.WithLabelValues("out")
 	if reg != nil {
 		reg.MustRegister(m.statements, m.latency, m.backendTime, m.errors, m.clients, m.clientsTotal, m.rejected,
-			m.poolOpen, m.poolWaits, m.poolWaitTime, m.pins, m.routed, m.bytes, m.panics, m.retries, m.released)
+			m.poolOpen, m.poolWaits, m.poolWaitTime, m.pins, m.routed, m.bytes, m.panics, m.retries, m.released,
+			m.refused, m.writable)
 	}
 	return m
 }

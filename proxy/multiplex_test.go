@@ -228,10 +228,10 @@ func TestSlowStatementLog(t *testing.T) {
 		o.Routing.Consistency = router.ConsistencyEventual
 	})
 	c := p.session(t, "")
-	exec(t, c, "SELECT SLEEP(0.6), 'secret-text'")
+	exec(t, c, "SELECT SLEEP(0.6), 'secret-text'") // SLEEP runs on the primary: it can serve as a lock
 	exec(t, c, "SELECT 1")
 	log := buf.String()
-	if !strings.Contains(log, `msg="slow statement"`) || !strings.Contains(log, "route=replica") || !strings.Contains(log, "backend=replica") {
+	if !strings.Contains(log, `msg="slow statement"`) || !strings.Contains(log, "route=primary") || !strings.Contains(log, "backend=primary") {
 		t.Fatalf("no slow statement line with route and backend:\n%s", log)
 	}
 	if strings.Count(log, "slow statement") != 1 || strings.Contains(log, "secret-text") {

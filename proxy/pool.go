@@ -29,6 +29,14 @@ type Backend struct {
 type backendState struct {
 	failedUntil atomic.Int64 // unix nanos: out of read rotation until then
 	drained     atomic.Bool  // taken out of service by an operator
+	// defaultSQLMode is the server's sql_mode as a new connection sees it,
+	// read on each new connection.
+	defaultSQLMode atomic.Pointer[string]
+	// cut is closed by Abandon: connection attempts in progress give up.
+	cut atomic.Pointer[chan struct{}]
+	// down reports whether the monitor has excluded the backend (see
+	// Server.excluded); set when the backend is installed.
+	down func() bool
 
 	mu    sync.Mutex
 	pools map[string]*userPool // by user name
@@ -86,6 +94,10 @@ type PoolOptions struct {
 	// negative means never. While sessions wait for a connection, such
 	// sessions hand theirs back after every statement regardless.
 	ReleaseIdle time.Duration
+
+	// roundTrip bounds Switchyard's own round trips on the pool's
+	// connections (Options.BackendTimeout, set by Options.normalize).
+	roundTrip time.Duration
 }
 
 func (o PoolOptions) withDefaults() PoolOptions {
@@ -123,11 +135,21 @@ type userPool struct {
 	// waiting counts sessions waiting for a connection: while there are
 	// some, sessions hand theirs back after every statement they can.
 	waiting atomic.Int32
+	// writable: 1 when the server was last seen writable by this pool's
+	// user (checkWritable), 0 when not, -1 before the first check;
+	// writableAt is when it was checked (unix nanos).
+	writable   atomic.Int32
+	writableAt atomic.Int64
+	user       string
 
 	mu      sync.Mutex
 	idle    []*backendConn            // most recently used last
 	inUse   map[*backendConn]*session // handed out by acquire, to whom, not yet put back
 	waiters []*waiter                 // in acquire, first come first served
+	// aimed counts the KILLs on their way to a connection's server thread
+	// (see aim): put closes such a connection rather than let it change
+	// hands.
+	aimed map[*backendConn]int
 }
 
 func (b *Backend) pool(user string, opts PoolOptions) *userPool {
@@ -138,7 +160,8 @@ func (b *Backend) pool(user string, opts PoolOptions) *userPool {
 	}
 	p := b.pools[user]
 	if p == nil {
-		p = &userPool{backend: b, opts: opts, slots: make(chan struct{}, opts.MaxOpen), returned: make(chan struct{}, 1)}
+		p = &userPool{backend: b, opts: opts, user: user, slots: make(chan struct{}, opts.MaxOpen), returned: make(chan struct{}, 1)}
+		p.writable.Store(-1)
 		b.pools[user] = p
 	}
 	return p
@@ -306,9 +329,18 @@ func (p *userPool) nudge() {
 // dial opens a new connection in a slot the caller took; the slot is given
 // back if the dial fails.
 func (p *userPool) dial(ctx context.Context, key poolKey, cred *credential, db string, owner *session) (*backendConn, error) {
+	ctx, cancel := p.backend.dialContext(ctx)
+	defer cancel()
 	bc, err := dialBackend(ctx, p.backend, key, cred, db, p.opts.Connect)
-	if err == nil && key.caps&mysql.CLIENT_SESSION_TRACK != 0 {
-		if err = bc.setupTracking(); err != nil {
+	if err == nil {
+		bc.timeout = p.opts.roundTrip
+		if key.caps&mysql.CLIENT_SESSION_TRACK != 0 {
+			err = bc.setupTracking()
+		}
+		if err == nil {
+			err = p.backend.learnSQLMode(bc)
+		}
+		if err != nil {
 			bc.Close()
 		}
 	}
@@ -383,9 +415,11 @@ func (p *userPool) evictOther(key poolKey) *backendConn {
 // put returns a connection. Broken connections, and any beyond MaxIdle, are
 // closed; the caller has already reset the session state of the others.
 func (p *userPool) put(bc *backendConn) {
-	reusable := !bc.broken && !bc.noPool
 	p.mu.Lock()
 	delete(p.inUse, bc)
+	// A connection a KILL is aimed at must not run the next session's
+	// statement when the KILL arrives.
+	reusable := !bc.broken && !bc.noPool && p.aimed[bc] == 0
 	if reusable && p.handOff(bc) {
 		p.mu.Unlock()
 		return // still in use, by the next session
@@ -452,6 +486,63 @@ func (b *Backend) reapIdle(now time.Time, all bool) {
 	b.mu.Unlock()
 	for _, p := range pools {
 		p.reap(now, all)
+	}
+}
+
+// learnSQLMode reads the sql_mode a new connection starts with, which
+// sessions use to tokenize their statements until they set their own.
+func (b *backendState) learnSQLMode(bc *backendConn) error {
+	v, err := bc.queryValue("SELECT @@SESSION.sql_mode")
+	if err != nil {
+		return err
+	}
+	if old := b.defaultSQLMode.Load(); old == nil || *old != v {
+		b.defaultSQLMode.Store(&v)
+	}
+	return nil
+}
+
+// sqlMode returns the server's default sql_mode, "" until a connection read it.
+func (b *backendState) sqlMode() string {
+	if v := b.defaultSQLMode.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
+
+// dialContext returns a context for connecting to the backend, derived from
+// parent, that Abandon cancels; the caller calls cancel when done with it.
+func (b *backendState) dialContext(parent context.Context) (context.Context, context.CancelFunc) {
+	cut := b.cut.Load()
+	if cut == nil {
+		ch := make(chan struct{})
+		if !b.cut.CompareAndSwap(nil, &ch) {
+			cut = b.cut.Load()
+		} else {
+			cut = &ch
+		}
+	}
+	ctx, cancel := context.WithCancel(parent)
+	if b.down != nil && b.down() {
+		// Excluded before cut was loaded: Abandon is done already.
+		cancel()
+		return ctx, cancel
+	}
+	go func(ch chan struct{}) {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+		}
+	}(*cut)
+	return ctx, cancel
+}
+
+// abandonDials makes connection attempts in progress give up.
+func (b *backendState) abandonDials() {
+	ch := make(chan struct{})
+	if old := b.cut.Swap(&ch); old != nil {
+		close(*old)
 	}
 }
 

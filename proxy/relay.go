@@ -84,13 +84,20 @@ func isTerminator(caps uint32, n int) bool {
 // relayResults relays the response to COM_QUERY or COM_STMT_EXECUTE: one or
 // more results (OK, ERR or result set), LOCAL INFILE requests included.
 func (s *session) relayResults(bc *backendConn, cmd byte) error {
-	for {
+	for first := true; ; first = false {
 		f, head, err := peekPacket(bc)
 		if err != nil {
 			return err
 		}
 		if len(head) == 0 {
 			return fmt.Errorf("%w: empty response packet", errBackendProtocol)
+		}
+		if first && head[0] == 0xff && s.reroutable && len(head) >= 3 && refusedAsWrite(binary.LittleEndian.Uint16(head[1:])) {
+			// Nothing of the answer reached the client: run it elsewhere.
+			if err := bc.skipPayload(f.n); err != nil {
+				return err
+			}
+			return errRefused
 		}
 		switch head[0] {
 		case 0x00:

@@ -67,8 +67,12 @@ func (s *session) primaryConn() (*backendConn, router.Target, error) {
 // caughtUp reports whether the replica behind bc has applied the session's
 // last write: known from an earlier check on bc, from the monitor's view of
 // the replica, or by waiting for it there (MASTER_GTID_WAIT) up to the
-// causal wait.
+// causal wait. The primary (in the read rotation with read_from_primary)
+// took the write itself.
 func (s *session) caughtUp(bc *backendConn) bool {
+	if bc.backend == s.srv.primary() {
+		return true
+	}
 	gtid := s.lastGTID
 	if gtid == "" {
 		// No GTID from the server (tracking unavailable): behave as
@@ -82,11 +86,16 @@ func (s *session) caughtUp(bc *backendConn) bool {
 // transaction the primary had committed when the read began: the primary's
 // position is read now, and the replica waits for it up to the causal wait.
 func (s *session) caughtUpGlobal(bc *backendConn) bool {
+	if bc.backend == s.srv.primary() {
+		return true
+	}
 	pc, _, err := s.primaryConn()
 	if err != nil {
 		return false
 	}
+	done := s.hold(pc)
 	pos, err := pc.queryValue("SELECT @@GLOBAL.gtid_binlog_pos")
+	done()
 	if err != nil || pos == "" {
 		return err == nil // nothing committed yet: any replica will do
 	}
@@ -106,7 +115,11 @@ func (s *session) waitFor(bc *backendConn, pos string) bool {
 	if wait <= 0 {
 		return false
 	}
-	v, err := bc.queryValue(fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", pos, wait.Seconds()))
+	// The server gives up after wait; the deadline covers a server that
+	// does not answer at all (frozen, or cut off by the monitor's Abandon).
+	done := s.hold(bc)
+	v, err := bc.queryValueWithin(fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", pos, wait.Seconds()), wait+gtidWaitMargin)
+	done()
 	if err != nil {
 		s.log.Debug("GTID wait failed", "backend", bc.backend.Addr, "err", err)
 		if !isSQLError(err) {
@@ -120,6 +133,11 @@ func (s *session) waitFor(bc *backendConn, pos string) bool {
 	bc.seenGTID = pos
 	return true
 }
+
+// gtidWaitMargin is how much longer than the causal wait Switchyard waits
+// for a replica's answer to MASTER_GTID_WAIT before it drops the connection
+// and reads from the primary.
+const gtidWaitMargin = 500 * time.Millisecond
 
 // gtidCovers reports whether the MariaDB GTID position pos (a list of
 // domain-server-seq) includes every GTID in want.
@@ -164,14 +182,16 @@ func (s *session) replicaConn() (*backendConn, error) {
 	if b == nil {
 		return nil, errNoReplica
 	}
-	if bc := s.replicas[b]; bc != nil {
+	if bc := s.replicas[b]; bc != nil && bc.broken {
+		s.dropConn(bc)
+	} else if bc != nil {
 		if err := s.sync(bc); err != nil {
 			s.dropConn(bc)
 			return nil, err
 		}
 		return bc, nil
 	}
-	bc, err := s.acquire(b)
+	bc, err := s.acquire(b, true)
 	if err != nil {
 		return nil, err
 	}
@@ -204,8 +224,20 @@ func (s *session) dropConn(bc *backendConn) {
 }
 
 // sync brings bc to the session's state: its database and every session
-// variable the client changed.
+// variable the client changed. The round trips it makes can be cut short
+// (see hold).
 func (s *session) sync(bc *backendConn) error {
+	if bc.owner == s && bc.gen == s.varsGen && bc.db == s.db {
+		return nil
+	}
+	defer s.hold(bc)()
+	return s.syncHeld(bc)
+}
+
+// syncHeld is sync for a connection the session holds already. The
+// transaction access mode is left alone on read-only connections:
+// Switchyard keeps them read-only whatever the session sets.
+func (s *session) syncHeld(bc *backendConn) error {
 	if bc.owner == s && bc.gen == s.varsGen && bc.db == s.db {
 		return nil
 	}
@@ -231,6 +263,9 @@ func (s *session) sync(bc *backendConn) error {
 	// Sorted, so that character_set_* come before collation_*: setting a
 	// character set resets its collation.
 	for _, name := range slices.Sorted(maps.Keys(s.vars)) {
+		if bc.readOnly && isTxReadOnlyVar(name) {
+			continue
+		}
 		if value := s.vars[name]; bc.vars[name] != value {
 			add(name, sqlValue(name, value))
 		}
@@ -238,7 +273,7 @@ func (s *session) sync(bc *backendConn) error {
 	// Variables another session changed on this connection go back to
 	// their defaults.
 	for _, name := range slices.Sorted(maps.Keys(bc.vars)) {
-		if _, ok := s.vars[name]; !ok {
+		if _, ok := s.vars[name]; !ok && !(bc.readOnly && isTxReadOnlyVar(name)) {
 			add(name, "DEFAULT")
 		}
 	}
@@ -255,7 +290,9 @@ func (s *session) sync(bc *backendConn) error {
 			bc.vars = make(map[string]string, len(s.vars))
 		}
 		for name, value := range s.vars {
-			bc.vars[name] = value
+			if !(bc.readOnly && isTxReadOnlyVar(name)) {
+				bc.vars[name] = value
+			}
 		}
 	}
 	bc.owner, bc.gen = s, s.varsGen
@@ -341,6 +378,7 @@ func (s *session) syncInsertID(bc *backendConn) error {
 	if bc.insertID == s.insertID || bc.backend.Addr != s.srv.primary().Addr {
 		return nil
 	}
+	defer s.hold(bc)()
 	res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, "SET SESSION last_insert_id="+strconv.FormatUint(s.insertID, 10)...))
 	if err != nil {
 		return err
@@ -366,19 +404,27 @@ func sqlValue(name, v string) string {
 // quoteEscaper escapes a value for a single-quoted SQL literal.
 var quoteEscaper = strings.NewReplacer(`\`, `\\`, `'`, `''`)
 
-// sqlMode returns the tokenizer modes of the session's sql_mode, which the
-// primary reports in every status.
-func (s *session) sqlMode() router.Mode {
-	if s.primary == nil {
-		return 0
+// lexMode returns how the session's statements are tokenized: from the
+// sql_mode and character_set_client the session set (learned through
+// session tracking, whichever connection it ran on), else from the
+// server's default sql_mode and the collation of the client's handshake. It
+// never looks at the connection attached now: multiplexing may have handed
+// it back, and it may hold another session's state until it is synced.
+func (s *session) lexMode() router.Mode {
+	if s.modeOK && s.modeAt == s.varsGen {
+		return s.mode
 	}
-	var m router.Mode
-	if s.primary.status&mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED != 0 {
-		m |= router.ModeNoBackslashEscapes
+	sqlMode, ok := s.vars["sql_mode"]
+	if !ok {
+		sqlMode = s.defaultSQLMode
 	}
-	if s.primary.status&statusANSIQuotes != 0 {
-		m |= router.ModeANSIQuotes
+	m := router.ModeForSQLMode(sqlMode)
+	if cs, ok := s.vars["character_set_client"]; ok {
+		m |= router.ModeForCharset(cs)
+	} else {
+		m |= router.ModeForCollationID(s.collation)
 	}
+	s.mode, s.modeAt, s.modeOK = m, s.varsGen, true
 	return m
 }
 
@@ -398,20 +444,25 @@ func (s *session) afterWrite(c router.Class, bc *backendConn) {
 	if bc != s.primary || s.lastGTID != "" {
 		return
 	}
-	if s.failed || c.Kind == router.KindRead || s.inTransaction() {
+	if s.failed || (c.Kind == router.KindRead && !s.rerouted) || s.inTransaction() {
 		s.lastGTID = s.prevGTID // nothing committed
 		return
 	}
 	if s.policy.Consistency != router.ConsistencyCausal {
 		return
 	}
+	done := s.hold(bc)
 	if v, err := bc.queryValue("SELECT @@last_gtid"); err == nil {
 		s.lastGTID = v
 	}
+	done()
 }
 
 // note updates routing memory after a statement ran.
 func (s *session) note(c router.Class, target router.Target, bc *backendConn, now time.Time) {
+	if s.rerouted {
+		c.Kind, c.Flags = router.KindWrite, c.Flags|router.FlagUnsure // it may have written
+	}
 	inTx, autocommit := false, true
 	if s.primary != nil {
 		inTx = s.primary.status&mysql.SERVER_STATUS_IN_TRANS != 0
@@ -451,10 +502,15 @@ type replicaSchedule struct {
 	next  atomic.Uint64
 }
 
-func newReplicaSchedule(backends []*Backend) *replicaSchedule {
+// With withPrimary, a backend configured as the primary takes reads too.
+// A backend that is the primary only by discovery (role left empty) stays
+// in the schedule either way: pickReplica skips whichever backend is the
+// primary at the time unless reads from the primary are on.
+func newReplicaSchedule(backends []*Backend, withPrimary bool) *replicaSchedule {
+	reads := func(b *Backend) bool { return (b.Role != "primary" || withPrimary) && b.Weight > 0 }
 	g := 0
 	for _, b := range backends {
-		if b.Role != "primary" && b.Weight > 0 {
+		if reads(b) {
 			g = gcd(g, b.Weight)
 		}
 	}
@@ -466,7 +522,7 @@ func newReplicaSchedule(backends []*Backend) *replicaSchedule {
 	for k := 0; ; k++ {
 		added := false
 		for _, b := range backends {
-			if b.Role != "primary" && b.Weight > 0 && b.Weight/g > k {
+			if reads(b) && b.Weight/g > k {
 				rs.slots = append(rs.slots, b)
 				added = true
 			}
@@ -485,17 +541,22 @@ func gcd(a, b int) int {
 	return a
 }
 
-// pickReplica returns the next usable replica, or nil.
+// pickReplica returns the next usable replica, or nil. The primary is not
+// one unless Options.ReadFromPrimary puts it in the rotation.
 func (s *Server) pickReplica() *Backend {
 	rs := s.replicas.Load()
 	n := len(rs.slots)
 	if n == 0 {
 		return nil
 	}
+	var primary *Backend
+	if !s.o().ReadFromPrimary {
+		primary = s.primary()
+	}
 	start := rs.next.Add(1)
 	for i := range n {
 		b := rs.slots[(start+uint64(i))%uint64(n)]
-		if s.usable(b) {
+		if b != primary && s.usable(b) {
 			return b
 		}
 	}
@@ -512,6 +573,19 @@ func (s *Server) usable(b *Backend) bool {
 	}
 	return true
 }
+
+// excluded reports whether the monitor has taken b out of service now. The
+// monitor publishes that before it abandons statements running there (see
+// Abandon), so a session that marks a connection active and then finds its
+// backend not excluded is sure to be cut off if it hangs.
+func (s *Server) excluded(b *Backend) bool {
+	h := s.o().Health
+	return h != nil && !h(b.Name) && b.Addr != s.primary().Addr
+}
+
+// errExcluded fails a statement about to run on a backend the monitor has
+// just found down.
+var errExcluded = errors.New("the monitor found the backend down")
 
 // markFailed keeps a backend that could not be reached out of read rotation
 // for a second, until the monitor (or the next try) says otherwise.

@@ -81,6 +81,18 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// IdleTimeout closes clients idle between commands; 0 means never.
 	IdleTimeout time.Duration
+	// NetReadTimeout bounds how long the rest of a client packet may take
+	// once its first byte has arrived (MySQL's net_read_timeout); 0 means
+	// 30s.
+	NetReadTimeout time.Duration
+	// BackendTimeout bounds each round trip Switchyard makes on its own on
+	// a backend connection (state sync, USE, LAST_INSERT_ID sync, reset,
+	// @@last_gtid, KILL); 0 means 2s.
+	BackendTimeout time.Duration
+	// ReadFromPrimary puts the primary in the read rotation beside the
+	// replicas. Off (the default), the primary serves a read only when no
+	// replica can.
+	ReadFromPrimary bool
 	// MaxConnections limits client connections; 0 means no limit.
 	MaxConnections int
 	// MaxPacketSize bounds a client command; 0 means 64 MiB.
@@ -123,9 +135,11 @@ type Server struct {
 	drainExpired atomic.Bool
 	wg           sync.WaitGroup
 	done         chan struct{} // closed by Shutdown: stops background loops
+	loops        sync.Once     // starts the background loops, at the first Serve
 }
 
-// New validates opts and returns a Server ready to Serve.
+// New validates opts and returns a Server ready to Serve. Nothing runs
+// until Serve: a Server that never serves needs no Shutdown.
 func New(opts Options) (*Server, error) {
 	if err := opts.normalize(); err != nil {
 		return nil, err
@@ -153,8 +167,6 @@ func New(opts Options) (*Server, error) {
 	s.m = newMetrics(opts.Registerer)
 	s.routeLatency = [2]prometheus.Observer{s.m.latency.WithLabelValues("primary"), s.m.latency.WithLabelValues("replica")}
 	s.install(&opts)
-	go s.reapLoop()
-	go s.releaseLoop()
 	return s, nil
 }
 
@@ -176,10 +188,17 @@ func (opts *Options) normalize() error {
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 10 * time.Second
 	}
+	if opts.NetReadTimeout <= 0 {
+		opts.NetReadTimeout = 30 * time.Second
+	}
+	if opts.BackendTimeout <= 0 {
+		opts.BackendTimeout = 2 * time.Second
+	}
 	if opts.MaxPacketSize <= 0 {
 		opts.MaxPacketSize = 64 << 20
 	}
 	opts.Pool = opts.Pool.withDefaults()
+	opts.Pool.roundTrip = opts.BackendTimeout
 	if opts.Routing.SessionWindow <= 0 {
 		opts.Routing.SessionWindow = time.Second
 	}
@@ -195,11 +214,12 @@ func (s *Server) install(opts *Options) {
 		if b.backendState == nil {
 			b.backendState = &backendState{}
 			b.attachMetrics(s.m)
+			b.down = func() bool { return s.excluded(b) }
 		}
 	}
 	s.cur.Store(opts)
 	s.SetUsers(opts.Users)
-	s.replicas.Store(newReplicaSchedule(opts.Backends))
+	s.replicas.Store(newReplicaSchedule(opts.Backends, opts.ReadFromPrimary))
 }
 
 // o returns the options in force.
@@ -296,6 +316,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	// Only a Server that serves needs them: one that never does leaves
+	// nothing running behind.
+	s.loops.Do(func() {
+		go s.reapLoop()
+		go s.releaseLoop()
+	})
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
@@ -409,9 +435,11 @@ func (s *Server) lookup(id uint32) (*session, string) {
 	return sess, sess.counted
 }
 
-// Shutdown stops accepting clients, closes idle sessions with a shutdown
-// error, lets busy sessions finish their statement or open transaction, and
-// waits for them until ctx ends; then it closes what remains.
+// Shutdown stops accepting clients, closes idle sessions, lets busy
+// sessions finish their statement or open transaction, and waits for them
+// until ctx ends; then it closes what remains. Client connections just
+// close, as a server's do at wait_timeout: an error packet the client did
+// not ask for would be read as the answer to its next command.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	first := !s.draining
@@ -440,7 +468,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-finished:
 	case <-ctx.Done():
 		err = ctx.Err()
-		// Idle sessions, in a transaction or not, get the shutdown error;
+		// Idle sessions close, in a transaction or not (it rolls back);
 		// the rest are cut off after a moment.
 		s.drainExpired.Store(true)
 		s.mu.Lock()

@@ -37,27 +37,37 @@ type session struct {
 	collation uint8
 	db        string
 
-	primary   *backendConn              // connection to the primary (attached at login)
-	replicas  map[*Backend]*backendConn // connections to replicas, opened on first use
-	last      *backendConn              // ran the previous statement
-	txConn    *backendConn              // replica running a read-only transaction
-	route     router.State              // routing memory (pins, recent writes...)
-	policy    router.Policy             // routing settings for this user
-	vars      map[string]string         // session variables changed by the client
-	varsGen   uint64                    // bumped when vars change
-	varsStr   string                    // prepareVars as text, for statement cache keys
-	varsAt    uint64                    // varsGen when varsStr was made
-	lastGTID  string                    // GTID of the session's last write (MariaDB last_gtid)
-	prevGTID  string                    // lastGTID before the running statement
-	stmts     map[uint32]*stmt
-	lastID    uint32    // last statement id handed out
-	failed    bool      // the last command ended with an ERR packet
-	warnings  uint16    // warning count of the last statement's final OK/EOF
-	cursor    bool      // a prepared statement opened a cursor
-	insertID  uint64    // the session's LAST_INSERT_ID(), from the primary's OK packets
-	retryable bool      // the running command may run again if its replica fails
-	started   time.Time // when the current command arrived
-	sent      time.Time // when it was sent to a backend
+	primary  *backendConn              // connection to the primary (attached at login)
+	replicas map[*Backend]*backendConn // connections to replicas, opened on first use
+	last     *backendConn              // ran the previous statement
+	txConn   *backendConn              // replica running a read-only transaction
+	route    router.State              // routing memory (pins, recent writes...)
+	policy   router.Policy             // routing settings for this user
+	vars     map[string]string         // session variables changed by the client
+	varsGen  uint64                    // bumped when vars change
+	varsStr  string                    // prepareVars as text, for statement cache keys
+	varsAt   uint64                    // varsGen when varsStr was made
+	mode     router.Mode               // lexMode's answer, made when varsGen was modeAt
+	modeAt   uint64
+	modeOK   bool
+	// defaultSQLMode is the primary's default sql_mode, the session's until
+	// it sets its own.
+	defaultSQLMode string
+	lastGTID       string // GTID of the session's last write (MariaDB last_gtid)
+	prevGTID       string // lastGTID before the running statement
+	stmts          map[uint32]*stmt
+	lastID         uint32 // last statement id handed out
+	failed         bool   // the last command ended with an ERR packet
+	warnings       uint16 // warning count of the last statement's final OK/EOF
+	cursor         bool   // a prepared statement opened a cursor
+	insertID       uint64 // the session's LAST_INSERT_ID(), from the primary's OK packets
+	retryable      bool   // the running command may run again if its replica fails
+	// reroutable: a refusal from the replica running the command (see
+	// refusedAsWrite) moves it to the primary; rerouted: it did.
+	reroutable bool
+	rerouted   bool
+	started    time.Time // when the current command arrived
+	sent       time.Time // when it was sent to a backend
 
 	out   []byte // scratch for packets built by Switchyard
 	okBuf []byte // scratch for OK packets being rewritten
@@ -251,12 +261,13 @@ func (s *session) handshake() error {
 		s.sendError(asSQLError(err))
 		return err
 	}
+	s.defaultSQLMode = s.primary.backend.sqlMode()
 	return s.sendOK()
 }
 
 // attachPrimary gives the session a connection to the primary.
 func (s *session) attachPrimary() error {
-	bc, err := s.acquire(s.srv.primary())
+	bc, err := s.acquire(s.srv.primary(), false)
 	if err != nil {
 		return err
 	}
@@ -265,7 +276,9 @@ func (s *session) attachPrimary() error {
 }
 
 // acquire takes a connection to b from the pool, in the session's state.
-func (s *session) acquire(b *Backend) (*backendConn, error) {
+// A connection for reads (replica) is made read-only first: whatever a
+// statement sent there tries to change, the server refuses.
+func (s *session) acquire(b *Backend, replica bool) (*backendConn, error) {
 	key := poolKey{user: s.cred.user, caps: s.caps&backendCapsMask | mysql.CLIENT_SESSION_TRACK, collation: s.collation}
 	p := b.pool(s.cred.user, s.srv.o().Pool)
 	bc, err := p.acquire(context.Background(), key, s.cred, s.db, s)
@@ -277,22 +290,89 @@ func (s *session) acquire(b *Backend) (*backendConn, error) {
 		b.markFailed()
 		return nil, newSQLError(codeConnRefused, "switchyard: cannot connect to %s %s (%s): %v", b.role(), b.Name, b.Addr, err)
 	}
-	if err := s.sync(bc); err != nil {
+	done := s.hold(bc)
+	err = bc.setReadOnly(replica)
+	if err == nil && replica {
+		s.srv.checkWritable(p, bc)
+	}
+	if err == nil {
+		err = s.syncHeld(bc)
+	}
+	done()
+	if err != nil {
 		p.discard(bc)
 		return nil, err
 	}
 	return bc, nil
 }
 
+// hold marks bc as the connection the session waits on, for a round trip
+// Switchyard makes on its own, so that KILL, Shutdown and the monitor's
+// Abandon can cut the wait short by closing it. The returned func ends the
+// hold.
+func (s *session) hold(bc *backendConn) func() {
+	s.active.Store(bc)
+	if bc != s.primary {
+		s.activeReplica.Store(bc)
+		if s.srv.excluded(bc.backend) {
+			// Abandon may have looked already: cut it off here.
+			bc.nc.Close()
+		}
+	}
+	return s.unhold
+}
+
+func (s *session) unhold() {
+	s.active.Store(nil)
+	s.activeReplica.Store(nil)
+}
+
+// setReadOnly makes the transactions of bc read-only (ro) or lets them
+// write again, when Switchyard's own setting differs. Undoing it forgets
+// what the connection knows of the session's transaction variables, so that
+// the next sync sets them as the session has them.
+func (bc *backendConn) setReadOnly(ro bool) error {
+	if bc.readOnly == ro {
+		return nil
+	}
+	q := "SET SESSION TRANSACTION READ WRITE"
+	if ro {
+		q = "SET SESSION TRANSACTION READ ONLY"
+	}
+	res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, q...))
+	if err != nil {
+		return err
+	}
+	if res[0] != 0x00 {
+		return parseErr(res)
+	}
+	bc.readOnly = ro
+	if !ro {
+		for name := range bc.vars {
+			if isTxReadOnlyVar(name) {
+				delete(bc.vars, name)
+			}
+		}
+		bc.owner = nil
+	}
+	return nil
+}
+
+// isTxReadOnlyVar reports the variables that hold the session's transaction
+// access mode. Switchyard owns them on replica connections: they are never
+// copied there from the session, and a change reported there means the
+// connection is no longer safe for reads.
+func isTxReadOnlyVar(name string) bool {
+	return name == "tx_read_only" || name == "transaction_read_only"
+}
+
 // release resets a backend connection and returns it to its pool (or closes
 // it when it cannot be reset).
 func (s *session) release(bc *backendConn) {
 	if !bc.broken {
-		_ = bc.nc.SetDeadline(time.Now().Add(s.srv.o().Pool.Connect))
-		if err := bc.reset(); err != nil {
+		if err := bc.reset(); err != nil { // each round trip within bc.timeout
 			bc.broken = true
 		}
-		_ = bc.nc.SetDeadline(time.Time{})
 	}
 	bc.pool.put(bc)
 }
@@ -309,6 +389,8 @@ func (bc *backendConn) reset() error {
 	clear(bc.vars)
 	clear(bc.cached) // the server closed every statement
 	bc.insertID = 0
+	bc.readOnly = false // the reset restored the server's default
+	bc.owner = nil
 	return bc.setupTracking()
 }
 
@@ -325,8 +407,27 @@ func (bc *backendConn) setupTracking() error {
 }
 
 // roundTrip sends a one-packet command that Switchyard issues itself and
-// reads its one-packet answer. It marks bc broken on I/O errors.
+// reads its one-packet answer, within bc.timeout. It marks bc broken on I/O
+// errors, a missed deadline included.
 func (bc *backendConn) roundTrip(cmd []byte) ([]byte, error) {
+	defer bc.within(bc.timeout)()
+	return bc.exchange(cmd)
+}
+
+// within sets a deadline d from now on bc (none for d <= 0) and returns the
+// func that clears it.
+func (bc *backendConn) within(d time.Duration) func() {
+	if d <= 0 {
+		return func() {}
+	}
+	_ = bc.nc.SetDeadline(time.Now().Add(d))
+	return bc.clearDeadline
+}
+
+func (bc *backendConn) clearDeadline() { _ = bc.nc.SetDeadline(time.Time{}) }
+
+// exchange is roundTrip without a deadline of its own.
+func (bc *backendConn) exchange(cmd []byte) ([]byte, error) {
 	bc.seq = 0
 	if err := bc.writePacket(cmd); err != nil {
 		bc.broken = true
@@ -423,10 +524,16 @@ func isClosed(err error) bool {
 }
 
 // queryValue runs a query Switchyard issues itself on bc and returns the
-// first column of its first row ("" for NULL). An ERR comes back as an
-// *sqlError; an I/O error marks bc broken.
+// first column of its first row ("" for NULL), within bc.timeout. An ERR
+// comes back as an *sqlError; an I/O error marks bc broken.
 func (bc *backendConn) queryValue(q string) (string, error) {
-	first, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, q...))
+	return bc.queryValueWithin(q, bc.timeout)
+}
+
+// queryValueWithin is queryValue with a deadline d from now.
+func (bc *backendConn) queryValueWithin(q string, d time.Duration) (string, error) {
+	defer bc.within(d)()
+	first, err := bc.exchange(append([]byte{mysql.COM_QUERY}, q...))
 	if err != nil {
 		return "", err
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"time"
 
@@ -123,7 +124,7 @@ func (s *session) prepare(p []byte) error {
 		return err
 	}
 	sql := string(p[1:])
-	c := router.ClassifyMode(sql, s.sqlMode())
+	c := router.ClassifyMode(sql, s.lexMode())
 	c.Name = ""
 	bc, _, err := s.connFor(router.Decision{Target: router.TargetPrimary})
 	if err != nil {
@@ -145,8 +146,17 @@ func (s *session) relayPrepare(bc *backendConn, sql string, c router.Class) erro
 	if err != nil {
 		return err
 	}
+	if len(head) > 0 && head[0] == 0xff {
+		// The server refused it (a syntax error, max_prepared_stmt_count):
+		// relay the ERR packet whose header was just read.
+		s.relayedError(bc, head)
+		if err := s.toClient(bc, f); err != nil {
+			return err
+		}
+		return s.flushClient()
+	}
 	if len(head) == 0 || head[0] != 0x00 || f.n < 12 || f.n > headSize {
-		return s.relayOne(bc, 0)
+		return fmt.Errorf("%w: %d-byte packet answering COM_STMT_PREPARE", errBackendProtocol, f.n)
 	}
 	ok := append(s.out[:0], head...)
 	_ = bc.skipPayload(f.n)
@@ -254,7 +264,10 @@ func (s *session) execute(p []byte) error {
 	if st == nil {
 		return nil
 	}
-	d := router.Decide(st.class, &s.route, s.policy, s.started)
+	d, ok := s.decide(st.class)
+	if !ok {
+		return nil
+	}
 	if st.longData {
 		d = router.Decision{Target: router.TargetPrimary, Reason: "long_data"}
 	}

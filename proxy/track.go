@@ -172,6 +172,16 @@ func (s *session) noteVar(bc *backendConn, name, value string) {
 	if untracked[name] {
 		return
 	}
+	if bc.readOnly && isTxReadOnlyVar(name) {
+		// Switchyard's own setting, which nothing sent to a replica should
+		// be able to change (a procedure could; none is sent there). If
+		// it changed, the connection is not safe for reads any more.
+		if value != "ON" && value != "1" {
+			bc.broken = true
+			s.log.Error("a read-only replica connection was made writable; closing it", "backend", bc.backend.Name, "variable", name)
+		}
+		return
+	}
 	if bc.vars == nil {
 		bc.vars = make(map[string]string)
 	}
