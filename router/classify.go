@@ -78,6 +78,14 @@ const (
 	// KindUnlockTables releases them: UNLOCK TABLES, UNLOCK INSTANCE, BACKUP
 	// UNLOCK, BACKUP STAGE END.
 	KindUnlockTables
+	// KindKill is KILL: the proxy answers it, since the connection ids its
+	// clients know are its own, not a server's. For the forms KILL
+	// [HARD|SOFT] [CONNECTION|QUERY] id, Class.Name is the id as written
+	// (decimal digits) and FlagKillQuery marks KILL QUERY. Any other form
+	// (KILL USER, KILL QUERY ID, an expression) has no Name, and so does a
+	// text holding a KILL beside other statements, or one that the servers
+	// read differently: such a KILL is not to be served, nor sent on.
+	KindKill
 
 	numKinds
 )
@@ -102,6 +110,7 @@ var kindNames = [numKinds]string{
 	KindDeallocate:          "deallocate",
 	KindLockTables:          "lock-tables",
 	KindUnlockTables:        "unlock-tables",
+	KindKill:                "kill",
 }
 
 func (k Kind) String() string {
@@ -123,7 +132,8 @@ const (
 	// SERVER_STATUS_AUTOCOMMIT from the OK packet. A KindRead is never unsure.
 	FlagUnsure Flags = 1 << iota
 	// FlagMultiStatement: the query holds several statements separated by ';'.
-	// Kind is then KindWrite and Flags is the union of every statement's.
+	// Kind is then KindWrite (KindKill if one of them is a KILL) and Flags is
+	// the union of every statement's.
 	FlagMultiStatement
 	// FlagImplicitCommit: the statement commits an open transaction
 	// (DDL, LOCK/UNLOCK TABLES, BEGIN, GRANT, FLUSH, ...).
@@ -194,6 +204,9 @@ const (
 	FlagRelease
 	// FlagXA: an XA statement.
 	FlagXA
+	// FlagKillQuery: KILL QUERY, which ends the statement a connection runs
+	// rather than the connection (KindKill).
+	FlagKillQuery
 	// FlagFastPath: decided by the scanner alone, without the parser.
 	FlagFastPath
 
@@ -209,7 +222,7 @@ var flagNames = [numFlags]string{
 	"release-lock-func", "release-all-locks", "temp-create", "temp-drop", "uservar-write", "uservar-read",
 	"needs-previous", "calc-found-rows", "last-insert-id", "server-local", "session-var", "autocommit-off",
 	"autocommit-on", "set-transaction", "read-only", "global-set", "chain", "release", "xa",
-	"fast",
+	"kill-query", "fast",
 }
 
 func (f Flags) String() string {
@@ -269,8 +282,9 @@ type Class struct {
 	InnerFlags Flags
 	// Name is the prepared statement name (KindPrepare, KindExecute,
 	// KindDeallocate), savepoint name (KindSavepoint, KindReleaseSavepoint,
-	// KindRollbackToSavepoint) or database (KindUse), without quotes. It
-	// shares memory with the classified text unless unquoting changed it.
+	// KindRollbackToSavepoint), database (KindUse), without quotes, or
+	// connection id (KindKill). It shares memory with the classified text
+	// unless unquoting changed it.
 	Name string
 }
 
@@ -365,7 +379,11 @@ func classifyReading(sql string, mode Mode, depth int) (Class, int) {
 			out = c
 			continue
 		}
-		out = Class{Kind: KindWrite, Flags: out.Flags | c.Flags | FlagMultiStatement}
+		kind := KindWrite
+		if out.Kind == KindKill || c.Kind == KindKill {
+			kind = KindKill // a KILL among other statements: not served
+		}
+		out = Class{Kind: kind, Flags: (out.Flags | c.Flags | FlagMultiStatement) &^ FlagKillQuery}
 	}
 	if first {
 		hint = lx.hint
@@ -375,8 +393,13 @@ func classifyReading(sql string, mode Mode, depth int) (Class, int) {
 	}
 	if lx.broken {
 		// An unterminated quote or comment: the server rejects it, and where
-		// it ends depends on details this scanner cannot see.
-		out = Class{Kind: KindWrite, Flags: out.Flags | FlagUnsure}
+		// it ends depends on details this scanner cannot see. A KILL
+		// before it stays the proxy's, not served.
+		if out.Kind == KindKill {
+			out = Class{Kind: KindKill, Flags: out.Flags &^ FlagKillQuery}
+		} else {
+			out = Class{Kind: KindWrite, Flags: out.Flags | FlagUnsure}
+		}
 	}
 	out.Flags &^= FlagFastPath
 	if !lx.usedParser {

@@ -56,8 +56,10 @@ func fastStatement(lx *lexer, depth int) (c Class, ok bool) {
 				return writeRest(lx, &f, FlagImplicitCommit)
 			}
 			return writeRest(lx, &f, 0)
-		case t.kw("CALL"), t.kw("KILL"):
+		case t.kw("CALL"):
 			return writeRest(lx, &f, 0)
+		case t.kw("KILL"):
+			return kill(lx, &f)
 		case t.kw("STOP"):
 			return writeRest(lx, &f, FlagImplicitCommit)
 		case t.kw("HELP"):
@@ -171,6 +173,42 @@ func writeRest(lx *lexer, f *features, flags Flags) (Class, bool) {
 	return Class{Kind: KindWrite, Flags: flags | f.flags}, true
 }
 
+// kill classifies KILL (already read): KILL [HARD|SOFT] [CONNECTION|QUERY]
+// id gives the id as Name, and FlagKillQuery for QUERY; any other form
+// gives no Name (see KindKill).
+func kill(lx *lexer, f *features) (Class, bool) {
+	t := lx.next()
+	if t.kw("HARD") || t.kw("SOFT") {
+		t = lx.next()
+	}
+	var flags Flags
+	switch {
+	case t.kw("CONNECTION"):
+		t = lx.next()
+	case t.kw("QUERY"):
+		flags = FlagKillQuery
+		t = lx.next()
+	}
+	var id string
+	if t.kind == tokNumber && isDigits(t.text) && lx.peek().end() {
+		id = t.text
+	}
+	if !t.end() {
+		scan(lx, f, ctxOther, 0)
+	}
+	return Class{Kind: KindKill, Flags: flags, Name: id}, true
+}
+
+// isDigits reports whether s is a non-empty run of decimal digits.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // writeCompound is writeRest for statements that may hold a compound body
 // whose ';' do not end the statement (CREATE PROCEDURE, ALTER EVENT).
 func writeCompound(lx *lexer, f *features, flags Flags) (Class, bool) {
@@ -264,7 +302,12 @@ func show(lx *lexer, f *features) (Class, bool) {
 			flags = FlagServerLocal
 		}
 	}
-	scan(lx, f, ctxOther, 0)
+	// SHOW ... WHERE evaluates expressions: a stored function there may
+	// write, as in a SELECT.
+	scan(lx, f, ctxExpr, 0)
+	if f.unknown || f.write {
+		return Class{Kind: KindWrite, Flags: flags | f.flags | FlagUnsure}, true
+	}
 	return Class{Kind: KindRead, Flags: flags | f.flags}, true
 }
 

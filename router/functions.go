@@ -90,7 +90,7 @@ atan atan2 avg bin bit_and bit_count bit_length bit_or bit_xor boundary buffer c
 char char_length character_length charset chr coalesce coercibility collation compress concat concat_ws
 contains conv convert convert_tz convexhull cos cot count crc32 crc32c crosses cume_dist curdate
 current_date current_role current_time current_timestamp current_user curtime database date date_add
-date_format date_sub datediff day dayname dayofmonth dayofweek dayofyear decode decode_histogram default
+date_format date_sub datediff day dayname dayofmonth dayofweek dayofyear decode decode_histogram
 degrees dense_rank des_decrypt des_encrypt dimension disjoint elt encode encrypt endpoint envelope equals
 exp export_set exteriorring extract extractvalue field find_in_set first_value floor format from_base64
 from_days from_unixtime geomcollfromtext geomcollfromwkb geometrycollectionfromtext

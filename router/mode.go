@@ -153,7 +153,11 @@ const unsafeKeep = FlagMultiStatement | FlagImplicitCommit | FlagTempTableCreate
 	FlagUserVarRead | FlagCalcFoundRows | FlagSideEffect | FlagFastPath
 
 // unsafeClass is c for a session whose grammar or charset the classifier does
-// not know: every statement goes to the primary, counted as unsure.
+// not know: every statement goes to the primary, counted as unsure. A KILL
+// stays one: the proxy answers it, as it does in any mode.
 func unsafeClass(c Class) Class {
+	if c.Kind == KindKill {
+		return c
+	}
 	return Class{Kind: KindWrite, Flags: FlagUnsure | c.Flags&unsafeKeep, Hint: c.Hint}
 }

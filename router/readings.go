@@ -56,7 +56,9 @@ func ambiguousIn(sql string, mode Mode) ambiguous {
 // statement is a read with the flags of both. Otherwise, and with more than
 // one ambiguous comment always, only a statement that goes to the primary
 // anyway keeps its class: one that is the same KindWrite class in every
-// reading. Anything else is KindWrite + FlagUnsure.
+// reading. A KILL keeps its class when every reading is that KILL, and is a
+// KindKill without a Name when only some readings hold one. Anything else is
+// KindWrite + FlagUnsure.
 func classifyAmbiguous(sql string, mode Mode, depth int, c Class, amb ambiguous) Class {
 	var rs readings
 	if !rs.collect(sql, mode, depth, c, amb) {
@@ -127,13 +129,20 @@ func (rs *readings) result() Class {
 			same = false
 		}
 	}
+	kill := false
+	for _, c := range cs {
+		kill = kill || c.Kind == KindKill
+	}
 	switch {
 	case len(cs) == 2 && cs[0].Kind == KindRead && cs[1].Kind == KindRead:
 		return Class{Kind: KindRead, Flags: cs[0].Flags | cs[1].Flags, Hint: hint}
-	case same && cs[0].Kind == KindWrite:
+	case same && (cs[0].Kind == KindWrite || cs[0].Kind == KindKill):
 		c := cs[0]
 		c.Hint = hint
 		return c
+	case kill:
+		// A KILL in some reading: the proxy's to answer, not to serve.
+		return Class{Kind: KindKill, Hint: hint}
 	}
 	return Class{Kind: KindWrite, Flags: FlagUnsure, Hint: hint}
 }

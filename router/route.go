@@ -136,11 +136,11 @@ type Decision struct {
 }
 
 // Decide chooses where the statement classified as c runs, at time now.
-func Decide(c Class, st *State, p Policy, now time.Time) Decision {
-	if st.ReadOnlyTx {
-		return decideReadOnlyTx(c, st)
+func Decide(c Class, state *State, p Policy, now time.Time) Decision {
+	if state.ReadOnlyTx {
+		return decideReadOnlyTx(c, state)
 	}
-	if st.Pins != 0 {
+	if state.Pins != 0 {
 		return Decision{TargetPrimary, "pinned"}
 	}
 	if c.Hint == RoutePrimary {
@@ -153,7 +153,7 @@ func Decide(c Class, st *State, p Policy, now time.Time) Decision {
 		}
 		return Decision{TargetPrimary, "transaction"}
 	case KindRead:
-		return decideRead(c, st, p, now)
+		return decideRead(c, state, p, now)
 	case KindEmpty:
 		return Decision{TargetLast, "empty"}
 	}
@@ -188,10 +188,10 @@ func EndsReadOnlyTx(c Class) bool {
 // named locks, session variables) is not transactional: it runs on the
 // primary, as outside the transaction. Statements for which EndsReadOnlyTx
 // is true must be handled by the caller before Decide.
-func decideReadOnlyTx(c Class, st *State) Decision {
+func decideReadOnlyTx(c Class, state *State) Decision {
 	switch c.Kind {
 	case KindRead:
-		if c.Flags&(FlagLastInsertID|FlagUserVarWrite) != 0 || (c.Flags&FlagUserVarRead != 0 && st.UserVars) {
+		if c.Flags&(FlagLastInsertID|FlagUserVarWrite) != 0 || (c.Flags&FlagUserVarRead != 0 && state.UserVars) {
 			// Session state that lives on the primary connection.
 			return Decision{TargetPrimary, "session_state"}
 		}
@@ -218,25 +218,25 @@ func decideReadOnlyTx(c Class, st *State) Decision {
 	return Decision{TargetRefuse, "read_only_transaction_write"}
 }
 
-func decideRead(c Class, st *State, p Policy, now time.Time) Decision {
+func decideRead(c Class, state *State, p Policy, now time.Time) Decision {
 	switch {
 	case c.Flags&FlagNeedsPrevious != 0:
 		return Decision{TargetLast, "needs_previous"}
 	case c.Flags&(FlagLastInsertID|FlagUserVarWrite) != 0:
 		return Decision{TargetPrimary, "session_state"}
-	case c.Flags&FlagUserVarRead != 0 && st.UserVars:
+	case c.Flags&FlagUserVarRead != 0 && state.UserVars:
 		return Decision{TargetPrimary, "user_variables"}
-	case !st.Autocommit && !p.LazyImplicit:
+	case !state.Autocommit && !p.LazyImplicit:
 		return Decision{TargetPrimary, "autocommit_off"}
 	case c.Hint == RouteReplica:
 		return Decision{TargetReplica, "hint"}
 	case p.Consistency == ConsistencyGlobal:
 		return Decision{TargetReplica, "global"}
-	case p.Consistency == ConsistencyCausal && !st.LastWrite.IsZero():
+	case p.Consistency == ConsistencyCausal && !state.LastWrite.IsZero():
 		// The proxy sends it to a replica that has applied the session's
 		// last write (by GTID), or else to the primary.
 		return Decision{TargetReplica, "causal"}
-	case p.Consistency == ConsistencySession && !st.LastWrite.IsZero() && now.Sub(st.LastWrite) < p.SessionWindow:
+	case p.Consistency == ConsistencySession && !state.LastWrite.IsZero() && now.Sub(state.LastWrite) < p.SessionWindow:
 		return Decision{TargetPrimary, "read_your_writes"}
 	}
 	return Decision{TargetReplica, "read"}
@@ -245,17 +245,17 @@ func decideRead(c Class, st *State, p Policy, now time.Time) Decision {
 // Note records what a statement did, once it ran on target and succeeded (ok)
 // or failed. inTx is the primary's SERVER_STATUS_IN_TRANS after it, and
 // autocommit its SERVER_STATUS_AUTOCOMMIT.
-func Note(c Class, target Target, ok bool, st *State, inTx, autocommit bool, now time.Time) {
-	st.Autocommit = autocommit
-	st.FoundRows = ok && c.Flags&FlagCalcFoundRows != 0
+func Note(c Class, target Target, ok bool, state *State, inTx, autocommit bool, now time.Time) {
+	state.Autocommit = autocommit
+	state.FoundRows = ok && c.Flags&FlagCalcFoundRows != 0
 	if inTx {
-		st.Pins |= PinTransaction
+		state.Pins |= PinTransaction
 	} else {
-		st.Pins &^= PinTransaction
+		state.Pins &^= PinTransaction
 	}
-	if st.ReadOnlyTx {
+	if state.ReadOnlyTx {
 		if c.Kind == KindCommit || c.Kind == KindRollback || EndsReadOnlyTx(c) {
-			st.ReadOnlyTx = false
+			state.ReadOnlyTx = false
 		}
 		if target != TargetPrimary {
 			return
@@ -267,43 +267,43 @@ func Note(c Class, target Target, ok bool, st *State, inTx, autocommit bool, now
 		return
 	}
 	if c.Kind == KindBegin && target == TargetReplica {
-		st.ReadOnlyTx = true
+		state.ReadOnlyTx = true
 	}
 	f := c.Flags
 	if c.Kind == KindPrepare {
-		st.Pins |= PinTextPrepare
+		state.Pins |= PinTextPrepare
 	}
 	if f&FlagTempTableCreate != 0 {
-		st.Pins |= PinTempTable
+		state.Pins |= PinTempTable
 	}
 	if c.Kind == KindLockTables {
-		st.Pins |= PinLockTables
+		state.Pins |= PinLockTables
 	}
 	if c.Kind == KindUnlockTables {
-		st.Pins &^= PinLockTables
+		state.Pins &^= PinLockTables
 	}
 	if f&FlagLockFunc != 0 {
-		st.namedLocks++
+		state.namedLocks++
 	}
-	if f&FlagReleaseLockFunc != 0 && st.namedLocks > 0 {
-		st.namedLocks--
+	if f&FlagReleaseLockFunc != 0 && state.namedLocks > 0 {
+		state.namedLocks--
 	}
 	if f&FlagReleaseAllLocks != 0 {
-		st.namedLocks = 0
+		state.namedLocks = 0
 	}
-	if st.namedLocks > 0 {
-		st.Pins |= PinLockFunc
+	if state.namedLocks > 0 {
+		state.Pins |= PinLockFunc
 	} else {
-		st.Pins &^= PinLockFunc
+		state.Pins &^= PinLockFunc
 	}
 	if f&FlagUserVarWrite != 0 {
-		st.UserVars = true
+		state.UserVars = true
 	}
 	if target == TargetPrimary && (c.Kind == KindWrite || c.Kind == KindCommit) {
-		st.LastWrite = now
+		state.LastWrite = now
 	}
 }
 
 // Reset forgets everything a session did: COM_RESET_CONNECTION and
 // COM_CHANGE_USER start over.
-func (st *State) Reset() { *st = NewState() }
+func (state *State) Reset() { *state = NewState() }

@@ -127,7 +127,17 @@ func classifyNode(n ast.StmtNode, mode Mode, depth int) Class {
 	case *ast.SelectStmt, *ast.SetOprStmt, *ast.DoStmt:
 		return readNode(s)
 	case *ast.ShowStmt:
-		return Class{Kind: KindRead, Flags: showFlags(s)}
+		flags := showFlags(s)
+		if s.Where != nil {
+			// SHOW ... WHERE evaluates expressions, stored functions too.
+			var v visitor
+			s.Where.Accept(&v)
+			if v.unknown || v.write {
+				return Class{Kind: KindWrite, Flags: flags | v.flags | FlagUnsure}
+			}
+			flags |= v.flags
+		}
+		return Class{Kind: KindRead, Flags: flags}
 	case *ast.ExplainStmt:
 		if _, ok := s.Stmt.(*ast.ShowStmt); ok {
 			return Class{Kind: KindRead} // DESCRIBE table
@@ -138,6 +148,14 @@ func classifyNode(n ast.StmtNode, mode Mode, depth int) Class {
 		return classifyNode(s.Stmt, mode, depth+1)
 	case *ast.SetStmt:
 		return setNode(s)
+	case *ast.KillStmt:
+		// The fast path decides every KILL; this one, given no Name, is
+		// never served (see KindKill).
+		c := Class{Kind: KindKill}
+		if s.Query {
+			c.Flags |= FlagKillQuery
+		}
+		return c
 	case *ast.SetPwdStmt, *ast.SetDefaultRoleStmt:
 		return Class{Kind: KindWrite, Flags: FlagImplicitCommit}
 	case *ast.SetRoleStmt:
@@ -295,6 +313,10 @@ func (v *visitor) Enter(n ast.Node) (ast.Node, bool) {
 			v.flags |= fi.flags
 			v.write = v.write || fi.write
 		}
+	case *ast.DefaultExpr:
+		// DEFAULT(col) evaluates the column's default, which may take the
+		// next value of a sequence.
+		v.unknown = true
 	case *ast.AggregateFuncExpr:
 		// The parser knows aggregates the server does not
 		// (APPROX_COUNT_DISTINCT): those are stored function calls there.
