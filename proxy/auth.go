@@ -80,7 +80,7 @@ const (
 func (s *session) authenticate(r *handshakeResponse, scramble []byte) (*credential, error) {
 	u, known := s.srv.user(r.user)
 	plugin, data := r.plugin, r.authData
-	greeted := s.srv.o().AuthPlugin
+	greeted := s.srv.opts().AuthPlugin
 	switch {
 	case plugin != authNative && plugin != authCachingSha2:
 		// Ask the client to switch to the plugin we greeted with.

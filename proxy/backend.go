@@ -2,293 +2,153 @@ package proxy
 
 import (
 	"context"
-	"crypto/rsa"
-	"crypto/sha1"
-	"crypto/x509"
-	"encoding/binary"
-	"encoding/pem"
-	"errors"
-	"fmt"
-	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// backendConn is one authenticated connection to a backend server. It is
-// owned by one session at a time, or by its pool while idle.
-type backendConn struct {
-	*pconn
-	backend  *Backend
-	threadID uint32 // the server's connection id, for KILL
-	version  string // the server's version, from its greeting
-	caps     uint32 // capabilities negotiated with the server
-	key      poolKey
-	status   uint16 // server status flags from the last OK/EOF
-	db       string // current database as far as Switchyard knows
-	broken   bool   // a command failed mid-way: never reuse
-	noPool   bool   // holds state a reset does not clear: close after use
-	idleAt   time.Time
+// Backend is one configured MySQL/MariaDB server behind Switchyard. Its
+// connections are backendConns, pooled per user (userPool).
+type Backend struct {
+	Name   string // label for logs and metrics
+	Addr   string // host:port
+	Role   Role   // RoleAuto: decided by the topology
+	Weight int    // share of reads; 0 takes none
 
-	vars     map[string]string // session variables set on this connection
-	seenGTID string            // a GTID this server is known to have applied
-	insertID uint64            // LAST_INSERT_ID() on this connection, as far as known
-	owner    *session          // session whose state was last synced here
-	gen      uint64            // owner's varsGen at that sync
-	// readOnly: Switchyard made this connection's transactions read-only
-	// (SET SESSION TRANSACTION READ ONLY), as every replica connection is.
-	// The server then refuses any change to a table made through it, even
-	// by a user whose privileges bypass read_only.
-	readOnly bool
-	// timeout bounds each round trip Switchyard makes on its own here
-	// (Options.BackendTimeout); zero means none.
-	timeout time.Duration
-
-	pool   *userPool               // the pool that opened it
-	cached map[stmtKey]*serverStmt // prepared statements kept for any session
+	// The fields above are fixed once the Backend is in use; Server.Update
+	// makes new Backends that share the state below with the old ones.
+	*backendState
 }
 
-// baseBackendCaps are always requested from backends.
-const baseBackendCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_LONG_FLAG | mysql.CLIENT_CONNECT_WITH_DB |
-	mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_SECURE_CONNECTION |
-	mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+// Role is a backend's configured role in the replication topology.
+type Role string
 
-// errBackendProtocol reports a backend that does not speak the protocol we expect.
-var errBackendProtocol = errors.New("unexpected packet from backend")
+// Backend roles. RoleAuto leaves it to the topology: the monitor's view of
+// read_only (Options.Primary), else the first backend.
+const (
+	RoleAuto    Role = ""
+	RolePrimary Role = "primary"
+	RoleReplica Role = "replica"
+)
 
-// dialBackend connects and logs in to b as cred. clientCaps are the session's
-// negotiated capabilities; the protocol-shaping ones are requested from the
-// server too (see backendCapsMask).
-func dialBackend(ctx context.Context, b *Backend, key poolKey, cred *credential, db string, timeout time.Duration) (*backendConn, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", b.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
+// roleName names b's role in messages: "backend" when the topology decides.
+func (b *Backend) roleName() string {
+	if b.Role == RoleAuto {
+		return "backend"
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = nc.SetDeadline(deadline)
-	bc := &backendConn{pconn: newPconn(nc, backendBufSize), backend: b, key: key, db: db}
-	if err := bc.login(key, cred, db); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	_ = nc.SetDeadline(time.Time{})
-	return bc, nil
+	return string(b.Role)
 }
 
-// greeting is the part of the server's HandshakeV10 we use.
-type greeting struct {
-	version  string
-	threadID uint32
-	caps     uint32
-	scramble []byte
-	plugin   string
+// backendState is what a backend keeps across reloads: its pools and health.
+type backendState struct {
+	failedUntil atomic.Int64 // unix nanos: out of read rotation until then
+	drained     atomic.Bool  // taken out of service by an operator
+	// defaultSQLMode is the server's sql_mode as a new connection sees it,
+	// read on each new connection.
+	defaultSQLMode atomic.Pointer[string]
+	// cut is closed by Abandon: connection attempts in progress give up.
+	cut atomic.Pointer[chan struct{}]
+	// down reports whether the monitor has excluded the backend (see
+	// Server.excluded); set when the backend is installed.
+	down func() bool
+
+	mu    sync.Mutex
+	pools map[string]*userPool // by user name
+
+	metrics               *backendMetrics
+	inUse, idle           prometheus.Gauge
+	poolWaits, poolWaited prometheus.Counter
 }
 
-func parseGreeting(p []byte) (*greeting, error) {
-	if len(p) > 0 && p[0] == 0xff {
-		return nil, parseErr(p)
-	}
-	if len(p) < 1 || p[0] != 10 {
-		return nil, fmt.Errorf("%w: not a protocol 10 greeting", errBackendProtocol)
-	}
-	version, rest, ok := cutNul(p[1:])
-	if !ok || len(rest) < 4+8+1+2 {
-		return nil, fmt.Errorf("%w: short greeting", errBackendProtocol)
-	}
-	g := &greeting{version: string(version), threadID: binary.LittleEndian.Uint32(rest)}
-	g.scramble = append(g.scramble, rest[4:12]...)
-	g.caps = uint32(binary.LittleEndian.Uint16(rest[13:]))
-	rest = rest[15:]
-	if len(rest) < 1+2+2+1+10 {
-		return g, nil
-	}
-	g.caps |= uint32(binary.LittleEndian.Uint16(rest[3:])) << 16
-	authLen := int(rest[5])
-	rest = rest[16:]
-	if g.caps&mysql.CLIENT_SECURE_CONNECTION != 0 {
-		n := max(13, authLen-8)
-		if len(rest) < n {
-			return nil, fmt.Errorf("%w: short scramble", errBackendProtocol)
-		}
-		part2 := rest[:n]
-		if part2[len(part2)-1] == 0 {
-			part2 = part2[:len(part2)-1]
-		}
-		g.scramble = append(g.scramble, part2...)
-		rest = rest[n:]
-	}
-	if g.caps&mysql.CLIENT_PLUGIN_AUTH != 0 {
-		plugin, _, _ := cutNul(rest)
-		g.plugin = string(plugin)
-	}
-	return g, nil
+// attachMetrics resolves the backend's metric children.
+func (b *Backend) attachMetrics(m *metrics) {
+	b.metrics = m.forBackend(b)
+	b.inUse = m.poolOpen.WithLabelValues(b.Name, "in_use")
+	b.idle = m.poolOpen.WithLabelValues(b.Name, "idle")
+	b.poolWaits = m.poolWaits.WithLabelValues(b.Name)
+	b.poolWaited = m.poolWaitTime.WithLabelValues(b.Name)
 }
 
-// login performs the client side of the connection phase.
-func (bc *backendConn) login(key poolKey, cred *credential, db string) error {
-	bc.seq = 0
-	p, err := bc.readPacket(1 << 16)
-	if err != nil {
-		return fmt.Errorf("read greeting: %w", err)
-	}
-	g, err := parseGreeting(p)
+// learnSQLMode reads the sql_mode a new connection starts with, which
+// sessions use to tokenize their statements until they set their own.
+func (b *backendState) learnSQLMode(bc *backendConn) error {
+	v, err := bc.queryValue("SELECT @@SESSION.sql_mode")
 	if err != nil {
 		return err
 	}
-	bc.threadID, bc.version = g.threadID, g.version
-	caps := (baseBackendCaps | key.caps&backendCapsMask) & (g.caps | mysql.CLIENT_LONG_PASSWORD)
-	if db == "" {
-		caps &^= mysql.CLIENT_CONNECT_WITH_DB
+	if old := b.defaultSQLMode.Load(); old == nil || *old != v {
+		b.defaultSQLMode.Store(&v)
 	}
-	bc.caps = caps
-	plugin := g.plugin
-	if plugin == "" {
-		plugin = authNative
-	}
-	authData, err := scrambleFor(plugin, g.scramble, cred)
-	if err != nil {
-		return err
-	}
-	out := binary.LittleEndian.AppendUint32(nil, caps)
-	out = binary.LittleEndian.AppendUint32(out, 1<<30)
-	out = append(out, key.collation)
-	out = append(out, make([]byte, 23)...)
-	out = append(out, cred.user...)
-	out = append(out, 0)
-	out = mysql.AppendLengthEncodedInteger(out, uint64(len(authData)))
-	out = append(out, authData...)
-	if db != "" {
-		out = append(out, db...)
-		out = append(out, 0)
-	}
-	out = append(out, plugin...)
-	out = append(out, 0)
-	if err := bc.writePacket(out); err != nil {
-		return err
-	}
-	if err := bc.flush(); err != nil {
-		return err
-	}
-	return bc.authResult(plugin, g.scramble, cred)
+	return nil
 }
 
-// authResult follows the server's answers until OK or ERR.
-func (bc *backendConn) authResult(plugin string, scramble []byte, cred *credential) error {
-	for {
-		p, err := bc.readPacket(1 << 16)
-		if err != nil {
-			return fmt.Errorf("read auth result: %w", err)
+// sqlMode returns the server's default sql_mode, "" until a connection read it.
+func (b *backendState) sqlMode() string {
+	if v := b.defaultSQLMode.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
+
+// dialContext returns a context for connecting to the backend, derived from
+// parent, that Abandon cancels; the caller calls cancel when done with it.
+func (b *backendState) dialContext(parent context.Context) (context.Context, context.CancelFunc) {
+	cut := b.cut.Load()
+	if cut == nil {
+		ch := make(chan struct{})
+		if !b.cut.CompareAndSwap(nil, &ch) {
+			cut = b.cut.Load()
+		} else {
+			cut = &ch
 		}
-		if len(p) == 0 {
-			return fmt.Errorf("%w: empty auth packet", errBackendProtocol)
+	}
+	ctx, cancel := context.WithCancel(parent)
+	if b.down != nil && b.down() {
+		// Excluded before cut was loaded: Abandon is done already.
+		cancel()
+		return ctx, cancel
+	}
+	go func(ch chan struct{}) {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
 		}
-		var reply []byte
-		switch p[0] {
-		case 0x00:
-			if len(p) >= 5 {
-				_, _, n := mysql.LengthEncodedInt(p[1:])
-				_, _, m := mysql.LengthEncodedInt(p[1+n:])
-				if i := 1 + n + m; len(p) >= i+2 {
-					bc.status = binary.LittleEndian.Uint16(p[i:])
-				}
-			}
-			return nil
-		case 0xff:
-			return parseErr(p)
-		case authSwitchRequest:
-			name, rest, _ := cutNul(p[1:])
-			plugin = string(name)
-			scramble = bytes20(rest)
-			if reply, err = scrambleFor(plugin, scramble, cred); err != nil {
-				return err
-			}
-		case authMoreData:
-			if plugin != authCachingSha2 || len(p) < 2 {
-				return fmt.Errorf("%w: auth-more-data for %s", errBackendProtocol, plugin)
-			}
-			switch p[1] {
-			case sha2FastAuthOK:
-				continue
-			case sha2PerformFull:
-				if cred.password == "" {
-					return newSQLError(mysql.ER_ACCESS_DENIED_ERROR,
-						"switchyard: backend %s wants caching_sha2_password full authentication for %s, but only a password hash is configured", bc.backend.Addr, cred.user)
-				}
-				reply = []byte{sha2RequestPubKey}
-			default:
-				// The server sent its public key (PEM).
-				block, _ := pem.Decode(p[1:])
-				if block == nil {
-					return fmt.Errorf("%w: bad public key", errBackendProtocol)
-				}
-				pub, err := x509.ParsePKIXPublicKey(block.Bytes)
-				if err != nil {
-					return fmt.Errorf("parse backend public key: %w", err)
-				}
-				rsaPub, ok := pub.(*rsa.PublicKey)
-				if !ok {
-					return fmt.Errorf("%w: public key is not RSA", errBackendProtocol)
-				}
-				if reply, err = mysql.EncryptPassword(cred.password, scramble, rsaPub); err != nil {
-					return fmt.Errorf("encrypt password for backend: %w", err)
-				}
-			}
-		default:
-			return fmt.Errorf("%w: 0x%02x during authentication", errBackendProtocol, p[0])
-		}
-		if err := bc.writePacket(reply); err != nil {
-			return err
-		}
-		if err := bc.flush(); err != nil {
-			return err
-		}
+	}(*cut)
+	return ctx, cancel
+}
+
+// abandonDials makes connection attempts in progress give up.
+func (b *backendState) abandonDials() {
+	ch := make(chan struct{})
+	if old := b.cut.Swap(&ch); old != nil {
+		close(*old)
 	}
 }
 
-// bytes20 returns the scramble in an auth switch request (NUL-terminated).
-func bytes20(b []byte) []byte {
-	if n := len(b); n > 0 && b[n-1] == 0 {
-		b = b[:n-1]
+// gauge moves the backend's connection gauges.
+func (b *backendState) gauge(inUse, idle float64) {
+	if b.inUse == nil {
+		return
 	}
-	return append([]byte(nil), b...)
+	if inUse != 0 {
+		b.inUse.Add(inUse)
+	}
+	if idle != 0 {
+		b.idle.Add(idle)
+	}
 }
 
-// scrambleFor computes the first auth response for plugin.
-func scrambleFor(plugin string, scramble []byte, cred *credential) ([]byte, error) {
-	switch plugin {
-	case authNative:
-		if cred.stage1 == nil {
-			return nil, nil
-		}
-		// SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password)))
-		stage2 := sha1.Sum(cred.stage1)
-		h := sha1.New()
-		h.Write(scramble[:min(len(scramble), nativeScrambleSize)])
-		h.Write(stage2[:])
-		return mysql.Xor(h.Sum(nil), cred.stage1), nil
-	case authCachingSha2:
-		if cred.stage1 == nil {
-			return nil, nil
-		}
-		if cred.password == "" {
-			return nil, newSQLError(mysql.ER_ACCESS_DENIED_ERROR,
-				"switchyard: backend asks for caching_sha2_password for %s, but only a mysql_native_password hash is configured", cred.user)
-		}
-		return mysql.CalcCachingSha2Password(scramble[:min(len(scramble), nativeScrambleSize)], []byte(cred.password)), nil
-	case "client_ed25519":
-		if cred.password == "" {
-			return nil, newSQLError(mysql.ER_ACCESS_DENIED_ERROR,
-				"switchyard: backend asks for ed25519 for %s, but only a password hash is configured", cred.user)
-		}
-		return mysql.CalcEd25519Password(scramble, cred.password)
-	default:
-		return nil, newSQLError(mysql.ER_NOT_SUPPORTED_AUTH_MODE,
-			"switchyard: backend authentication plugin %q is not supported", plugin)
+func (b *backendState) countWait() {
+	if b.poolWaits != nil {
+		b.poolWaits.Inc()
+	}
+}
+
+func (b *backendState) waited(d time.Duration) {
+	if b.poolWaited != nil {
+		b.poolWaited.Add(d.Seconds())
 	}
 }

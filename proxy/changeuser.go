@@ -34,7 +34,7 @@ func (s *session) changeUser(p []byte) error {
 		s.sendError(asSQLError(err))
 		return err
 	}
-	s.releaseAll()
+	s.resetAndPutAll()
 	s.cred, s.user, s.db = cred, u, r.db
 	if r.collation != 0 {
 		s.collation = r.collation

@@ -32,14 +32,14 @@ func (s *session) command() error {
 	if s.srv.isDraining() && !s.inTransaction() {
 		return errQuit
 	}
-	s.client.release()
+	s.client.shrinkBuf()
 	s.client.seq = 0
 	nc := s.client.nc
 	s.idleDeadline()
 	if s.srv.isDraining() && !s.inTransaction() {
 		return errQuit // Shutdown raced with the deadline reset
 	}
-	err := s.releaseWhenIdle()
+	err := s.handBackWhenIdle()
 	if err == nil && s.srv.isDraining() && !s.inTransaction() {
 		return errQuit // Shutdown's wake-up may have been undone there
 	}
@@ -48,7 +48,7 @@ func (s *session) command() error {
 	}
 	var p []byte
 	if err == nil {
-		p, err = s.client.readPacket(s.srv.o().MaxPacketSize)
+		p, err = s.client.readPacket(s.srv.opts().MaxPacketSize)
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.srv.isDraining() {
 			err = fmt.Errorf("%w: %w", errNetRead, err)
 		}
@@ -68,14 +68,14 @@ func (s *session) command() error {
 				s.client.seq = 1
 			}
 			s.sendError(newSQLError(mysql.ER_NET_READ_INTERRUPTED, "Got timeout reading communication packets"))
-			return fmt.Errorf("%w (timeouts.net_read %s)", err, s.srv.o().NetReadTimeout)
+			return fmt.Errorf("%w (timeouts.net_read %s)", err, s.srv.opts().NetReadTimeout)
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.isDraining() && s.inTransaction() && !s.srv.drainExpired.Load():
 			// Woken by Shutdown with a transaction open: let the client
 			// finish it; the check at the top ends the session after.
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.isDraining():
 			return errQuit // woken by Shutdown: close without a word
-		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.o().IdleTimeout <= 0:
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.srv.opts().IdleTimeout <= 0:
 			// A wake-up that lost a race with the command: nothing expired.
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -84,10 +84,10 @@ func (s *session) command() error {
 			// it there (go-sql-driver reports the error, PyMySQL a lost
 			// connection).
 			s.client.seq = 0
-			s.sendError(newSQLError(codeInactivity, "The client was disconnected by switchyard because of inactivity (timeouts.idle %s)", s.srv.o().IdleTimeout))
+			s.sendError(newSQLError(codeInactivity, "The client was disconnected by switchyard because of inactivity (timeouts.idle %s)", s.srv.opts().IdleTimeout))
 			return fmt.Errorf("idle timeout")
 		case errors.Is(err, errPacketTooLarge):
-			s.sendError(newSQLError(mysql.ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes (switchyard limits.max_packet_size is %d)", s.srv.o().MaxPacketSize))
+			s.sendError(newSQLError(mysql.ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes (switchyard limits.max_packet_size is %d)", s.srv.opts().MaxPacketSize))
 			return err
 		case errors.Is(err, errSequence):
 			s.sendError(newSQLError(mysql.ER_NET_PACKETS_OUT_OF_ORDER, "Got packets out of order: %v", err))
@@ -132,7 +132,7 @@ func (s *session) awaitCommand() error {
 			return nil
 		}
 	}
-	_ = s.client.nc.SetReadDeadline(time.Now().Add(s.srv.o().NetReadTimeout))
+	_ = s.client.nc.SetReadDeadline(time.Now().Add(s.srv.opts().NetReadTimeout))
 	s.deadline = true
 	return nil
 }
@@ -176,7 +176,7 @@ func shortCommand(p []byte) *sqlError {
 // it, while the session waits for the next command. Without an idle timeout
 // it costs nothing when no deadline is set.
 func (s *session) idleDeadline() {
-	if t := s.srv.o().IdleTimeout; t > 0 {
+	if t := s.srv.opts().IdleTimeout; t > 0 {
 		_ = s.client.nc.SetReadDeadline(time.Now().Add(t))
 		s.deadline = true
 	} else if s.deadline {
@@ -214,9 +214,6 @@ func (s *session) dispatch(p []byte) error {
 			// As the server answers it, and no backend needs to see it.
 			s.sendError(newSQLError(mysql.ER_EMPTY_QUERY, "Query was empty"))
 			return nil
-		}
-		if id, query, ok, err := parseKill(p[1:]); ok {
-			return s.kill(id, query, err)
 		}
 		return s.query(p)
 	case mysql.COM_INIT_DB, mysql.COM_FIELD_LIST, mysql.COM_STATISTICS:
@@ -286,6 +283,9 @@ func (s *session) query(p []byte) error {
 		sql = unsafe.String(&p[1], len(p)-1)
 	}
 	c := router.ClassifyMode(sql, s.lexMode())
+	if c.Kind == router.KindKill {
+		return s.kill(killArgs(c)) // Switchyard's connection ids, not a server's
+	}
 	d, ok := s.decide(c)
 	if !ok {
 		return nil
@@ -462,21 +462,34 @@ func (s *session) backendFailed(bc *backendConn, err error) error {
 	}
 	s.log.Warn("backend failed during command", "backend", bc.backend.Addr, "thread", bc.threadID, "err", err)
 	se := newSQLError(codeLostBackend, "Lost connection to %s %s (%s) during query: %v",
-		bc.backend.role(), bc.backend.Name, bc.backend.Addr, err)
+		bc.backend.roleName(), bc.backend.Name, bc.backend.Addr, err)
+	// Whatever of the answer is still in the client's buffer can be taken
+	// back; what went out cannot. A stream cut inside a packet can carry
+	// no error packet after it: the client would read it as the rest of
+	// the packet.
+	c := s.client
+	unsent := c.out-uint64(c.missing) == uint64(c.bw.Buffered())
+	if unsent {
+		c.bw.Reset(c.nc)
+		c.out, c.missing, c.seq = 0, 0, 1
+	}
 	if bc != s.primary {
 		bc.backend.markFailed()
 		s.dropConn(bc)
-		if s.retryable && s.client.out == uint64(s.client.bw.Buffered()) {
-			// Nothing reached the client yet: drop what is buffered and
-			// run the read again elsewhere.
-			s.client.bw.Reset(s.client.nc)
-			s.client.out = 0
-			s.client.seq = 1
+		if s.retryable && unsent {
+			// Nothing reached the client yet: run the read again
+			// elsewhere.
 			s.retries.Inc()
 			return errRetry
 		}
+		if c.missing != 0 {
+			return fmt.Errorf("backend %s lost inside a packet already sent to the client: %w", bc.backend.Addr, err)
+		}
 		s.sendError(se)
 		return nil
+	}
+	if c.missing != 0 {
+		return fmt.Errorf("backend %s lost inside a packet already sent to the client: %w", bc.backend.Addr, err)
 	}
 	se.message += "; switchyard closes this session because its server state is gone"
 	s.sendError(se)
@@ -495,7 +508,7 @@ func (s *session) dropConnIfBroken(bc *backendConn, err error) {
 // resetConnection serves COM_RESET_CONNECTION: the session starts over on
 // fresh backend state, keeping its user and database.
 func (s *session) resetConnection() error {
-	s.releaseAll()
+	s.resetAndPutAll()
 	clear(s.stmts)
 	clear(s.vars)
 	s.varsGen++

@@ -18,7 +18,7 @@ func (s *Server) Update(opts Options) error {
 	if err := opts.normalize(); err != nil {
 		return err
 	}
-	old := s.o()
+	old := s.opts()
 	opts.TLS, opts.TLSMode, opts.RSAKey = old.TLS, old.TLSMode, old.RSAKey
 	opts.Logger, opts.Registerer = old.Logger, old.Registerer
 	byAddr := make(map[string]*Backend, len(old.Backends))
@@ -55,7 +55,7 @@ var errUnknownBackend = errors.New("unknown backend")
 // next statement outside a read-only transaction. The primary cannot be
 // drained: writes have nowhere else to go.
 func (s *Server) Drain(name string, drained bool) error {
-	for _, b := range s.o().Backends {
+	for _, b := range s.opts().Backends {
 		if b.Name != name {
 			continue
 		}
@@ -73,7 +73,7 @@ func (s *Server) Drain(name string, drained bool) error {
 type BackendStatus struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
-	Role    string `json:"role"`
+	Role    Role   `json:"role"`
 	Weight  int    `json:"weight"`
 	Drained bool   `json:"drained"`
 	// Usable is whether the backend may take new reads now (replicas) or
@@ -92,21 +92,21 @@ type BackendStatus struct {
 func (s *Server) Backends() []BackendStatus {
 	primary := s.primary()
 	var out []BackendStatus
-	for _, b := range s.o().Backends {
-		st := BackendStatus{Name: b.Name, Address: b.Addr, Role: b.Role, Weight: b.Weight, Drained: b.drained.Load()}
+	for _, b := range s.opts().Backends {
+		bs := BackendStatus{Name: b.Name, Address: b.Addr, Role: b.Role, Weight: b.Weight, Drained: b.drained.Load()}
 		if b == primary {
-			st.Role = "primary"
-			st.Usable = b.failedUntil.Load() <= time.Now().UnixNano()
+			bs.Role = RolePrimary
+			bs.Usable = b.failedUntil.Load() <= time.Now().UnixNano()
 		} else {
-			if st.Role == "" {
-				st.Role = "replica"
+			if bs.Role == RoleAuto {
+				bs.Role = RoleReplica
 			}
-			st.Usable = s.usable(b)
-			st.WritableBy = b.writableBy()
-			slices.Sort(st.WritableBy)
+			bs.Usable = s.usable(b)
+			bs.WritableBy = b.writableBy()
+			slices.Sort(bs.WritableBy)
 		}
-		st.InUse, st.Idle = b.counts()
-		out = append(out, st)
+		bs.InUse, bs.Idle = b.counts()
+		out = append(out, bs)
 	}
 	return out
 }
@@ -115,7 +115,7 @@ func (s *Server) Backends() []BackendStatus {
 // the primary and reads its greeting, within the connect timeout.
 func (s *Server) Ready() error {
 	b := s.primary()
-	if err := probe(b.Addr, s.o().Pool.Connect); err != nil {
+	if err := probe(b.Addr, s.opts().Pool.Connect); err != nil {
 		return fmt.Errorf("primary %s (%s): %w", b.Name, b.Addr, err)
 	}
 	return nil
@@ -134,7 +134,7 @@ func (s *Server) Clients() int {
 // others fail with error 2013. Primary connections are left alone: a write
 // in flight is never cut short by Switchyard.
 func (s *Server) Abandon(name string) int {
-	for _, b := range s.o().Backends {
+	for _, b := range s.opts().Backends {
 		if b.Name == name && b != s.primary() {
 			b.abandonDials()
 		}

@@ -20,13 +20,22 @@ type sqlError struct {
 	code    uint16
 	state   string
 	message string
+	// wrapped is what Switchyard's own error stands for, for errors.Is
+	// and errors.As (errPoolTimeout, errNoReplica...): only its text in
+	// message reaches the client. Nil for a server's answer.
+	wrapped error
 }
 
 func (e *sqlError) Error() string {
 	return fmt.Sprintf("ERROR %d (%s): %s", e.code, e.state, e.message)
 }
 
-// newSQLError builds an error with the SQLSTATE MySQL assigns to code (HY000 if none).
+// Unwrap returns the errors a %w verb in newSQLError's format named.
+func (e *sqlError) Unwrap() error { return e.wrapped }
+
+// newSQLError builds an error with the SQLSTATE MySQL assigns to code (HY000
+// if none). The message is formatted as by fmt.Errorf: the operands of %w
+// verbs are wrapped, so that errors.Is matches them.
 func newSQLError(code uint16, format string, args ...any) *sqlError {
 	state := mysql.MySQLState[code]
 	if state == "" {
@@ -35,7 +44,13 @@ func newSQLError(code uint16, format string, args ...any) *sqlError {
 	if code == codeLostBackend || code == codeConnRefused {
 		state = "08S01"
 	}
-	return &sqlError{code: code, state: state, message: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	e := &sqlError{code: code, state: state, message: err.Error()}
+	switch err.(type) {
+	case interface{ Unwrap() error }, interface{ Unwrap() []error }:
+		e.wrapped = err
+	}
+	return e
 }
 
 // asSQLError turns any error into one fit for the client: an sqlError passes

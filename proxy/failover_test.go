@@ -20,7 +20,7 @@ func startProxyOn(t *testing.T, sb *sandbox.Sandbox, mod func(*Options)) *testPr
 	return startProxy(t, func(o *Options) {
 		o.Backends = nil
 		for _, srv := range sb.Servers() {
-			o.Backends = append(o.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: srv.Role, Weight: 1})
+			o.Backends = append(o.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: Role(srv.Role), Weight: 1})
 		}
 		if mod != nil {
 			mod(o)
@@ -32,7 +32,6 @@ func startProxyOn(t *testing.T, sb *sandbox.Sandbox, mod func(*Options)) *testPr
 // read through the proxy: reads that had not answered yet run again on
 // another server, so no read fails; the replica is used again once back.
 func TestReplicaKilledDuringReads(t *testing.T) {
-	sandbox.Require(t) // skip or fail as the shared sandbox would
 	sb := sandbox.New(t, sandbox.Options{Users: []sandbox.User{{Name: appUser, Password: appPass}, {Name: hashUser, Password: hashPass}, {Name: otherUser, Password: otherPass}}})
 	p := startProxyOn(t, sb, func(o *Options) { o.Routing.Consistency = router.ConsistencyEventual })
 	db := p.db(t, appUser, appPass, "")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/router"
 )
 
 // trafficSeeds returns client->server byte streams recorded from real
@@ -71,10 +72,10 @@ func FuzzDecode(f *testing.F) {
 			}
 			_, _ = parseChangeUser(p, rawCaps|mysql.CLIENT_CONNECT_ATTRS)
 			if len(p) > 0 && p[0] == mysql.COM_QUERY {
-				id1, q1, ok1, err1 := parseKill(p[1:])
-				id2, q2, ok2, err2 := parseKill(p[1:])
-				if id1 != id2 || q1 != q2 || ok1 != ok2 || (err1 == nil) != (err2 == nil) {
-					t.Fatal("parseKill is not deterministic")
+				id1, q1, err1 := killArgs(router.Classify(string(p[1:])))
+				id2, q2, err2 := killArgs(router.Classify(string(p[1:])))
+				if id1 != id2 || q1 != q2 || (err1 == nil) != (err2 == nil) {
+					t.Fatal("killArgs is not deterministic")
 				}
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -173,7 +175,9 @@ func (s *session) upgradeTLS(cfg *tls.Config) error {
 	if err := tc.Handshake(); err != nil {
 		return fmt.Errorf("tls handshake: %w", err)
 	}
+	s.ncMu.Lock() // Shutdown may be looking at the connection (clientConn)
 	s.client.reset(tc)
+	s.ncMu.Unlock()
 	return nil
 }
 
@@ -190,4 +194,90 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(b)
+}
+
+// handshake authenticates the client and attaches a primary connection.
+func (s *session) handshake() error {
+	nc := s.client.nc
+	_ = nc.SetDeadline(time.Now().Add(s.srv.opts().HandshakeTimeout))
+	defer nc.SetDeadline(time.Time{})
+
+	caps := serverCaps
+	if s.srv.opts().TLSMode != TLSOff {
+		caps |= mysql.CLIENT_SSL
+	}
+	scramble := newScramble()
+	s.scramble = scramble
+	s.client.seq = 0
+	if err := s.writeClient(appendGreeting(s.out[:0], s.srv.serverVersion(), s.id, scramble, caps, s.srv.opts().AuthPlugin)); err != nil {
+		return err
+	}
+	p, err := s.client.readPacket(4096)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+			s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: no handshake response within %s", s.srv.opts().HandshakeTimeout))
+			return fmt.Errorf("handshake timeout: %w", err)
+		}
+		if errors.Is(err, errSequence) || errors.Is(err, errPacketTooLarge) {
+			s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: %v", err))
+		}
+		return fmt.Errorf("read handshake response: %w", err)
+	}
+	overTLS := false
+	if parseSSLRequest(p) {
+		if s.srv.opts().TLSMode == TLSOff {
+			s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: TLS requested but switchyard has tls.mode off"))
+			return errors.New("client asked for TLS, which is off")
+		}
+		if err := s.upgradeTLS(s.srv.opts().TLS); err != nil {
+			return err
+		}
+		overTLS = true
+		if p, err = s.client.readPacket(4096); err != nil {
+			return fmt.Errorf("read handshake response over tls: %w", err)
+		}
+	}
+	r, err := parseHandshakeResponse(p)
+	if err != nil {
+		s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: %v", err))
+		return err
+	}
+	r.tls = overTLS
+	s.sentUser = r.user
+	s.overTLS = overTLS
+	if s.srv.opts().TLSMode == TLSRequired && !overTLS {
+		s.sendError(newSQLError(3159, "Connections using insecure transport are prohibited: switchyard requires TLS (tls.mode: required)"))
+		return errors.New("client without TLS refused")
+	}
+	s.caps = r.caps & caps
+	s.collation = r.collation
+	s.db = r.db
+	cred, err := s.authenticate(r, scramble)
+	if err != nil {
+		if errors.Is(err, errAccessDenied) {
+			using := "YES"
+			if len(r.authData) == 0 {
+				using = "NO"
+			}
+			host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
+			s.sendError(newSQLError(mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user '%s'@'%s' (using password: %s)", r.user, host, using))
+			return fmt.Errorf("user %q: %w", r.user, err)
+		}
+		s.sendError(asSQLError(err))
+		return err
+	}
+	s.cred = cred
+	s.user, _ = s.srv.user(cred.user)
+	if err := s.srv.admit(s, s.user); err != nil {
+		s.sendError(asSQLError(err))
+		return err
+	}
+	s.policy = s.srv.policyFor(s.user)
+	if err := s.attachPrimary(); err != nil {
+		s.sendError(asSQLError(err))
+		return err
+	}
+	s.defaultSQLMode = s.primary.backend.sqlMode()
+	return s.sendOK()
 }

@@ -7,90 +7,28 @@ import (
 	"strconv"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/router"
 )
 
 // KILL names Switchyard's connection ids, the ones clients saw in the
-// greeting. Switchyard finds the session, checks that it belongs to the same
-// user, and kills the backend thread serving it.
+// greeting. The router recognises the statement (router.KindKill);
+// Switchyard finds the session, checks that it belongs to the same user,
+// and kills the backend thread serving it.
 
 // errKillForm reports a KILL form Switchyard does not translate.
 var errKillForm = errors.New("only KILL [HARD|SOFT] [CONNECTION|QUERY] <id> is supported through switchyard")
 
-// parseKill recognises a KILL statement. ok is false for anything else; err
-// is set for KILL forms Switchyard cannot serve.
-func parseKill(sql []byte) (id uint32, query, ok bool, err error) {
-	toks := killTokens(sql, 5)
-	if len(toks) == 0 || !eqFold(toks[0], "kill") {
-		return 0, false, false, nil
-	}
-	toks = toks[1:]
-	if len(toks) > 0 && (eqFold(toks[0], "hard") || eqFold(toks[0], "soft")) {
-		toks = toks[1:]
-	}
-	if len(toks) > 0 && eqFold(toks[0], "connection") {
-		toks = toks[1:]
-	} else if len(toks) > 0 && eqFold(toks[0], "query") {
-		query = true
-		toks = toks[1:]
-	}
-	if len(toks) != 1 {
-		return 0, query, true, errKillForm
-	}
-	n, perr := strconv.ParseUint(string(toks[0]), 10, 32)
+// killArgs returns the connection id and the form of the KILL the router
+// classified as c (router.KindKill). err is errKillForm for a form
+// Switchyard does not serve (no Name), or an id beyond its 32-bit
+// connection ids.
+func killArgs(c router.Class) (id uint32, query bool, err error) {
+	query = c.Flags&router.FlagKillQuery != 0
+	n, perr := strconv.ParseUint(c.Name, 10, 32)
 	if perr != nil {
-		return 0, query, true, errKillForm
+		return 0, query, errKillForm
 	}
-	return uint32(n), query, true, nil
-}
-
-// killTokens splits the start of a statement into at most max words,
-// skipping comments and a trailing semicolon.
-func killTokens(sql []byte, max int) [][]byte {
-	var toks [][]byte
-	i := 0
-	for i < len(sql) && len(toks) <= max {
-		c := sql[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ';':
-			i++
-		case c == '#' || (c == '-' && i+2 < len(sql) && sql[i+1] == '-' && (sql[i+2] == ' ' || sql[i+2] == '\t')):
-			for i < len(sql) && sql[i] != '\n' {
-				i++
-			}
-		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
-			j := i + 2
-			for j+1 < len(sql) && !(sql[j] == '*' && sql[j+1] == '/') {
-				j++
-			}
-			i = j + 2
-		default:
-			j := i
-			for j < len(sql) && sql[j] != ' ' && sql[j] != '\t' && sql[j] != '\n' && sql[j] != '\r' && sql[j] != ';' && sql[j] != '/' && sql[j] != '#' {
-				j++
-			}
-			if j == i {
-				j++
-			}
-			toks = append(toks, sql[i:j])
-			i = j
-		}
-		if len(toks) == 1 && !eqFold(toks[0], "kill") {
-			return nil
-		}
-	}
-	return toks
-}
-
-func eqFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range b {
-		if b[i]|0x20 != lower[i] {
-			return false
-		}
-	}
-	return true
+	return uint32(n), query, nil
 }
 
 // kill serves KILL [QUERY] id from this session.
@@ -190,7 +128,7 @@ func (p *userPool) heldBy(bc *backendConn, s *session) bool {
 // client connection closes, and so does the connection of the command it
 // runs now, if any, marked meanwhile so that it is still the target's.
 func (target *session) cut() {
-	target.client.nc.Close()
+	target.clientConn().Close()
 	if bc := aim(target); bc != nil {
 		bc.nc.Close()
 		bc.pool.unaim(bc)
@@ -206,17 +144,17 @@ func (s *session) killBackendThread(target *session, bc *backendConn, query bool
 		return nil
 	}
 	key := poolKey{user: s.cred.user, caps: 0}
-	kc, err := dialBackend(context.Background(), bc.backend, key, s.cred, "", s.srv.o().Pool.Connect)
+	kc, err := dialBackend(context.Background(), bc.backend, key, s.cred, "", s.srv.opts().Pool.Connect)
 	if err != nil {
 		return err
 	}
 	defer kc.Close()
-	kc.timeout = s.srv.o().BackendTimeout // roundTrip's deadline
-	stmt := "KILL CONNECTION "
+	kc.timeout = s.srv.opts().BackendTimeout // roundTrip's deadline
+	verb := "KILL CONNECTION "
 	if query {
-		stmt = "KILL QUERY "
+		verb = "KILL QUERY "
 	}
-	res, err := kc.roundTrip(append([]byte{mysql.COM_QUERY}, fmt.Sprintf("%s%d", stmt, bc.threadID)...))
+	res, err := kc.roundTrip(append([]byte{mysql.COM_QUERY}, fmt.Sprintf("%s%d", verb, bc.threadID)...))
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func waitPoolWaiters(t *testing.T, p *testProxy) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		for _, b := range p.o().Backends {
+		for _, b := range p.opts().Backends {
 			b.mu.Lock()
 			for _, up := range b.pools {
 				if up.waiting.Load() > 0 {

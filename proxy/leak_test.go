@@ -64,7 +64,7 @@ func (h holdings) String() string {
 
 // serverLifetime marks the goroutines a Server runs from Serve to Shutdown,
 // whatever its sessions do; they start a moment after startProxy returns.
-var serverLifetime = []string{"proxy.(*Server).Serve(", "proxy.(*Server).releaseLoop(", "proxy.(*Server).reapLoop("}
+var serverLifetime = []string{"proxy.(*Server).Serve(", "proxy.(*Server).wakeParkedLoop(", "proxy.(*Server).reapLoop("}
 
 func holdingsOf(p *testProxy) holdings {
 	h := holdings{clients: p.Clients(), goroutines: 1} // the caller's

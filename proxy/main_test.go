@@ -34,6 +34,9 @@ const (
 	otherUser, otherPass = "other", "other-secret"
 )
 
+// TestMain provides the MariaDB sandbox to the tests that need it: the first
+// one starts it (sandbox.Require, through startProxy), so tests against
+// scripted backends (fakeServer), fuzzing and benchmarks start no server.
 func TestMain(m *testing.M) {
 	code := sandbox.Main(m, sandbox.Options{
 		Users: []sandbox.User{
@@ -42,9 +45,10 @@ func TestMain(m *testing.M) {
 			{Name: otherUser, Password: otherPass},
 		},
 	})
-	// Every Server the tests started was shut down: nothing of this
-	// package may still run. (The sandbox is gone by now, so a goroutine
-	// stuck on a backend has seen its connection close.)
+	// Every Server and fakeServer the tests started was shut down: nothing
+	// of this package may still run. (The sandbox, if one started, is gone
+	// by now, so a goroutine stuck on a backend has seen its connection
+	// close.)
 	if code == 0 {
 		if left := leakedGoroutines(5 * time.Second); len(left) > 0 {
 			fmt.Fprintf(os.Stderr, "%d goroutines of package proxy outlived the tests:\n\n%s\n", len(left), strings.Join(left, "\n\n"))
@@ -70,11 +74,28 @@ type testProxy struct {
 	sb   *sandbox.Sandbox
 }
 
-// startProxy starts a proxy in front of the shared sandbox; mod may adjust
-// the options first. It is shut down when the test ends.
+// startProxy starts a proxy in front of the shared sandbox, which it starts
+// if no test did yet; mod may adjust the options first. It is shut down when
+// the test ends.
 func startProxy(t testing.TB, mod func(*Options)) *testProxy {
 	t.Helper()
 	sb := sandbox.Require(t)
+	opts := testOptions(t)
+	for _, srv := range sb.Servers() {
+		opts.Backends = append(opts.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: Role(srv.Role), Weight: 1})
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	s, addr := serveProxy(t, opts)
+	return &testProxy{Server: s, addr: addr, sb: sb}
+}
+
+// testOptions returns the options every test proxy starts from: the test
+// users, a quiet logger (debug logs on stderr with -v) and the test key.
+// The backends are the caller's to add.
+func testOptions(t testing.TB) Options {
+	t.Helper()
 	hashed, err := NewUserFromHash(hashUser, mysql.EncodePasswordHex(mysql.NativePasswordHash([]byte(hashPass))))
 	if err != nil {
 		t.Fatal(err)
@@ -87,12 +108,13 @@ func startProxy(t testing.TB, mod func(*Options)) *testProxy {
 	if testing.Verbose() {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	for _, srv := range sb.Servers() {
-		opts.Backends = append(opts.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: srv.Role, Weight: 1})
-	}
-	if mod != nil {
-		mod(&opts)
-	}
+	return opts
+}
+
+// serveProxy starts a Server with opts on a loopback port and returns it
+// with its address. It is shut down when the test ends.
+func serveProxy(t testing.TB, opts Options) (*Server, string) {
+	t.Helper()
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +133,7 @@ func startProxy(t testing.TB, mod func(*Options)) *testProxy {
 		}
 		<-done
 	})
-	return &testProxy{Server: s, addr: ln.Addr().String(), sb: sb}
+	return s, ln.Addr().String()
 }
 
 // db opens a go-sql-driver pool through the proxy.

@@ -58,7 +58,7 @@ func TestShortCommands(t *testing.T) {
 	// Once the session holds no connection, the backends give way to one
 	// nothing listens on: any answer that needs a server is error 2003.
 	waitIdlePools(t, p)
-	o := *p.o()
+	o := *p.opts()
 	o.Backends = []*Backend{{Name: "gone", Addr: deadAddr(t), Role: "primary"}}
 	if err := p.Update(o); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,7 +14,10 @@ import (
 // metrics are Switchyard's Prometheus metrics. Labels are bounded: route,
 // backend (from the configuration), command, class, reason and MySQL error
 // code; never query text or user input. Children used per statement are
-// resolved once and cached, so the hot path does no label lookups.
+// resolved once and cached, so the hot path does no label lookups. Series
+// whose labels combine a backend with a route, command and class are made on
+// first use: most combinations never happen (a replica's backend on the
+// primary route), and a scrape should not list them.
 type metrics struct {
 	statements    *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
@@ -50,11 +55,21 @@ var cmdNames = [numCmds]string{"query", "execute", "prepare", "other"}
 
 // backendMetrics caches the children of one backend.
 type backendMetrics struct {
-	statements  [2][numCmds][router.NumKinds]prometheus.Counter // [route][command][kind]
+	name string
+	vec  *prometheus.CounterVec // switchyard_statements_total
+	// statements holds vec's children by [route][command][kind], nil
+	// until first used.
+	statements  [2][numCmds][router.NumKinds]atomic.Pointer[prometheus.Counter]
 	backendTime prometheus.Observer
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// routeNames are the values of the route label, by route index.
+var routeNames = [2]string{"primary", "replica"}
+
+// registerMetrics creates the proxy's metrics and registers them with reg
+// when it is not nil. It fails when reg already holds one of them: two
+// Servers cannot share a registry.
+func registerMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		statements: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchyard_statements_total",
@@ -133,25 +148,38 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}, []string{"backend", "user"})
 	m.bytesIn = m.bytes.WithLabelValues("in")
 	m.bytesOut = m.bytes.WithLabelValues("out")
-	if reg != nil {
-		reg.MustRegister(m.statements, m.latency, m.backendTime, m.errors, m.clients, m.clientsTotal, m.rejected,
-			m.poolOpen, m.poolWaits, m.poolWaitTime, m.pins, m.routed, m.bytes, m.panics, m.retries, m.released,
-			m.refused, m.writable)
+	if reg == nil {
+		return m, nil
 	}
-	return m
-}
-
-// forBackend resolves the children of backend b.
-func (m *metrics) forBackend(b *Backend) *backendMetrics {
-	bm := &backendMetrics{backendTime: m.backendTime.WithLabelValues(b.Name)}
-	for r, route := range []string{"primary", "replica"} {
-		for c := range numCmds {
-			for k := range router.NumKinds {
-				bm.statements[r][c][k] = m.statements.WithLabelValues(route, b.Name, cmdNames[c], router.Kind(k).String())
-			}
+	for _, c := range []prometheus.Collector{m.statements, m.latency, m.backendTime, m.errors, m.clients,
+		m.clientsTotal, m.rejected, m.poolOpen, m.poolWaits, m.poolWaitTime, m.pins, m.routed, m.bytes, m.panics,
+		m.retries, m.released, m.refused, m.writable} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	return bm
+	return m, nil
+}
+
+// forBackend resolves the children of backend b; its statement counters
+// are made on first use (countStatement).
+func (m *metrics) forBackend(b *Backend) *backendMetrics {
+	return &backendMetrics{name: b.Name, vec: m.statements, backendTime: m.backendTime.WithLabelValues(b.Name)}
+}
+
+// countStatement counts one statement. After the first statement of a
+// route, command and class it neither allocates nor looks up labels.
+func (bm *backendMetrics) countStatement(route, cmd int, kind router.Kind) {
+	slot := &bm.statements[route][cmd][kind]
+	if c := slot.Load(); c != nil {
+		(*c).Inc()
+		return
+	}
+	// Two sessions may get here at once: both get the same child from the
+	// vector, so storing it twice is harmless.
+	c := bm.vec.WithLabelValues(routeNames[route], bm.name, cmdNames[cmd], kind.String())
+	slot.Store(&c)
+	c.Inc()
 }
 
 // countReason counts a routing decision by its rule.
@@ -184,12 +212,12 @@ func (s *session) observe(bc *backendConn, cmd int, kind router.Kind) {
 	if bm == nil {
 		return
 	}
-	bm.statements[route][cmd][kind].Inc()
+	bm.countStatement(route, cmd, kind)
 	bm.backendTime.Observe(now.Sub(sent).Seconds())
 	d := now.Sub(started)
 	s.srv.routeLatency[route].Observe(d.Seconds())
-	if slow := s.srv.o().SlowStatement; slow > 0 && d >= slow {
-		s.log.Warn("slow statement", "duration", d, "route", [2]string{"primary", "replica"}[route],
+	if slow := s.srv.opts().SlowStatement; slow > 0 && d >= slow {
+		s.log.Warn("slow statement", "duration", d, "route", routeNames[route],
 			"backend", bc.backend.Name, "command", cmdNames[cmd], "class", kind.String())
 	}
 }

@@ -23,18 +23,18 @@ import (
 // for the next session that runs the same text (see stmtOn); the session
 // prepares them again where they next run.
 
-// releaseWhenIdle waits for the client's next command, holding the
+// handBackWhenIdle waits for the client's next command, holding the
 // session's connections. If other sessions wait for one of them, or the
-// client stays quiet for Pool.ReleaseIdle (Server.releaseLoop watches; a
+// client stays quiet for Pool.ReleaseIdle (Server.wakeParkedLoop watches; a
 // negative ReleaseIdle turns that off), and the session can let go of them,
-// it hands them back. It returns the client
-// read error, if any: the caller deals with it as with the command's.
-func (s *session) releaseWhenIdle() error {
-	if !s.holdsConns() || !s.canRelease() {
+// it hands them back (handBack). It returns the client read error, if any:
+// the caller deals with it as with the command's.
+func (s *session) handBackWhenIdle() error {
+	if !s.holdsConns() || !s.canHandBack() {
 		return nil
 	}
 	if s.contended() {
-		s.releaseIdle()
+		s.handBack()
 		return nil
 	}
 	if s.client.br.Buffered() > 0 {
@@ -61,7 +61,7 @@ func (s *session) releaseWhenIdle() error {
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
 	}
-	s.releaseIdle()
+	s.handBack()
 	return nil
 }
 
@@ -81,9 +81,9 @@ func (s *session) contended() bool {
 	return false
 }
 
-// canRelease reports whether every piece of the session's state can follow
+// canHandBack reports whether every piece of the session's state can follow
 // it to other connections.
-func (s *session) canRelease() bool {
+func (s *session) canHandBack() bool {
 	if s.inTransaction() || s.route.Pins != 0 || s.route.UserVars || !s.route.Autocommit || s.cursor || s.warnings != 0 || s.route.FoundRows {
 		return false
 	}
@@ -95,9 +95,10 @@ func (s *session) canRelease() bool {
 	return true
 }
 
-// releaseIdle hands the session's connections back to their pools, keeping
-// what is needed to bring another connection to the same state.
-func (s *session) releaseIdle() {
+// handBack gives the session's connections back to their pools as they
+// are, without a reset (compare resetAndPut), keeping what is needed to
+// bring another connection to the same state.
+func (s *session) handBack() {
 	for _, bc := range s.conns() {
 		for _, st := range s.stmts {
 			ss := st.on[bc]

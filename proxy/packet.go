@@ -39,6 +39,10 @@ type pconn struct {
 	small *bufio.Writer // the own writer while bw is borrowed (see borrowWriter)
 
 	in, out uint64 // bytes read and written, headers included (for metrics)
+	// missing counts the payload bytes of the frame being copied in (see
+	// copyFrame) that have not been written yet: while it is not zero, the
+	// stream stops in the middle of a packet.
+	missing int
 }
 
 const (
@@ -145,8 +149,8 @@ func (c *pconn) discardPacket(n int) {
 	}
 }
 
-// release drops an oversized packet buffer so idle connections stay small.
-func (c *pconn) release() {
+// shrinkBuf drops an oversized packet buffer so idle connections stay small.
+func (c *pconn) shrinkBuf() {
 	if cap(c.buf) > keepBufSize {
 		c.buf = nil
 	}
@@ -234,6 +238,7 @@ func (c *pconn) copyFrame(dst *pconn, f frame) error {
 	dst.seq = f.seq + 1
 	dst.out += uint64(4 + f.n)
 	c.in += uint64(4 + f.n)
+	dst.missing = f.n
 	return c.copyPayload(dst, f.n)
 }
 
@@ -252,6 +257,7 @@ func (c *pconn) copyPayload(dst *pconn, n int) error {
 		}
 		_, _ = c.br.Discard(len(b))
 		n -= len(b)
+		dst.missing -= len(b)
 	}
 	return nil
 }

@@ -3,75 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/prometheus/client_golang/prometheus"
 )
-
-// Backend is one MySQL/MariaDB server behind Switchyard.
-type Backend struct {
-	Name   string // label for logs and metrics
-	Addr   string // host:port
-	Role   string // "primary", "replica" or "" (decided by the topology)
-	Weight int
-
-	// The fields above are fixed once the Backend is in use; Server.Update
-	// makes new Backends that share the state below with the old ones.
-	*backendState
-}
-
-// backendState is what a backend keeps across reloads: its pools and health.
-type backendState struct {
-	failedUntil atomic.Int64 // unix nanos: out of read rotation until then
-	drained     atomic.Bool  // taken out of service by an operator
-	// defaultSQLMode is the server's sql_mode as a new connection sees it,
-	// read on each new connection.
-	defaultSQLMode atomic.Pointer[string]
-	// cut is closed by Abandon: connection attempts in progress give up.
-	cut atomic.Pointer[chan struct{}]
-	// down reports whether the monitor has excluded the backend (see
-	// Server.excluded); set when the backend is installed.
-	down func() bool
-
-	mu    sync.Mutex
-	pools map[string]*userPool // by user name
-
-	metrics               *backendMetrics
-	inUse, idle           prometheus.Gauge
-	poolWaits, poolWaited prometheus.Counter
-}
-
-// attachMetrics resolves the backend's metric children.
-func (b *Backend) attachMetrics(m *metrics) {
-	b.metrics = m.forBackend(b)
-	b.inUse = m.poolOpen.WithLabelValues(b.Name, "in_use")
-	b.idle = m.poolOpen.WithLabelValues(b.Name, "idle")
-	b.poolWaits = m.poolWaits.WithLabelValues(b.Name)
-	b.poolWaited = m.poolWaitTime.WithLabelValues(b.Name)
-}
-
-// counts returns the connections in use and idle, over all users.
-func (b *Backend) counts() (inUse, idle int) {
-	b.mu.Lock()
-	pools := make([]*userPool, 0, len(b.pools))
-	for _, p := range b.pools {
-		pools = append(pools, p)
-	}
-	b.mu.Unlock()
-	for _, p := range pools {
-		p.mu.Lock()
-		n := len(p.idle)
-		p.mu.Unlock()
-		idle += n
-		inUse += len(p.slots) - n
-	}
-	return inUse, idle
-}
 
 // poolKey selects interchangeable connections: same user, same
 // protocol-shaping capabilities and same connection character set.
@@ -81,13 +18,23 @@ type poolKey struct {
 	collation uint8
 }
 
-// PoolOptions bound the connections to one backend for one user.
+// PoolOptions bound the connections to one backend for one user. Zero
+// means the default for every field; a negative value means none or never
+// where the field says so, and the default elsewhere.
 type PoolOptions struct {
-	MaxOpen     int           // in use plus idle; 0 means 100
-	MaxIdle     int           // 0 means 16
-	IdleTimeout time.Duration // idle connections older than this are closed; 0 means 5m
-	WaitTimeout time.Duration // how long Acquire waits for a free slot; 0 means 5s
-	Connect     time.Duration // dial plus login; 0 means 5s
+	// MaxOpen bounds the connections in use plus idle; 0 means 100.
+	MaxOpen int
+	// MaxIdle bounds the idle connections kept (at most MaxOpen); 0 means
+	// 16, negative means none: every connection handed back is closed.
+	MaxIdle int
+	// IdleTimeout closes idle connections older than this; 0 means 5m,
+	// negative means never.
+	IdleTimeout time.Duration
+	// WaitTimeout bounds how long a session waits for a free slot; 0
+	// means 5s.
+	WaitTimeout time.Duration
+	// Connect bounds dial plus login; 0 means 5s.
+	Connect time.Duration
 	// ReleaseIdle hands a session's backend connections back to the pool
 	// once its client has been idle this long, when the session holds no
 	// state that lives only on them (multiplexing). Zero means 50ms;
@@ -100,16 +47,18 @@ type PoolOptions struct {
 	roundTrip time.Duration
 }
 
+// withDefaults applies the defaults PoolOptions documents. Applying them
+// twice changes nothing (Update normalizes options New already did).
 func (o PoolOptions) withDefaults() PoolOptions {
 	if o.MaxOpen <= 0 {
 		o.MaxOpen = 100
 	}
-	if o.MaxIdle <= 0 {
+	if o.MaxIdle == 0 {
 		o.MaxIdle = 16
 	}
-	o.MaxIdle = min(o.MaxIdle, o.MaxOpen)
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 5 * time.Minute
+	o.MaxIdle = min(o.MaxIdle, o.MaxOpen) // negative stays: none
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 5 * time.Minute // negative stays: never
 	}
 	if o.WaitTimeout <= 0 {
 		o.WaitTimeout = 5 * time.Second
@@ -189,7 +138,7 @@ func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, d
 			return p.dial(ctx, key, cred, db, owner)
 		default:
 		}
-		if bc := p.evictOther(key); bc != nil {
+		if bc := p.evictUnsuitable(key, db); bc != nil {
 			bc.Close()
 			<-p.slots
 			continue
@@ -233,7 +182,7 @@ func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, d
 				return bc, nil
 			}
 			return nil, newSQLError(mysql.ER_CON_COUNT_ERROR,
-				"switchyard: %v: no connection to %s for user %s freed up within %s (pool.max_open=%d)",
+				"switchyard: %w: no connection to %s for user %s freed up within %s (pool.max_open=%d)",
 				errPoolTimeout, p.backend.Addr, key.user, p.opts.WaitTimeout, p.opts.MaxOpen)
 		case <-ctx.Done():
 			if bc := p.dequeue(w); bc != nil {
@@ -314,7 +263,7 @@ func (p *userPool) contended() bool { return p.waiting.Load() > 0 }
 
 // nudge wakes one session that holds a connection of the pool while it
 // waits for its client's next command, so that it hands the connection back
-// now rather than after pool.release_idle (see releaseWhenIdle).
+// now rather than after pool.release_idle (see handBackWhenIdle).
 // Lock order: p.mu, then a session's parkMu (wakeParked).
 func (p *userPool) nudge() {
 	p.mu.Lock()
@@ -397,13 +346,15 @@ func (p *userPool) takeIdle(key poolKey, db string, owner *session) *backendConn
 	}
 }
 
-// evictOther takes an idle connection of another key out of the pool, to
-// make room; the caller closes it and gives back its slot.
-func (p *userPool) evictOther(key poolKey) *backendConn {
+// evictUnsuitable takes an idle connection that cannot serve a session
+// with key and database db out of the pool, to make room: one of another
+// key, or one in a database when db is empty (a server cannot leave a
+// database). The caller closes it and gives back its slot.
+func (p *userPool) evictUnsuitable(key poolKey, db string) *backendConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, bc := range p.idle {
-		if bc.key != key {
+		if bc.key != key || (db == "" && bc.db != "") {
 			p.idle = append(p.idle[:i], p.idle[i+1:]...)
 			p.backend.gauge(0, -1)
 			return bc
@@ -412,8 +363,9 @@ func (p *userPool) evictOther(key poolKey) *backendConn {
 	return nil
 }
 
-// put returns a connection. Broken connections, and any beyond MaxIdle, are
-// closed; the caller has already reset the session state of the others.
+// put takes back a connection. Broken connections, and any beyond MaxIdle,
+// are closed. The caller has reset the others (resetAndPut), or left them
+// as they are for the next session to sync (handBack).
 func (p *userPool) put(bc *backendConn) {
 	p.mu.Lock()
 	delete(p.inUse, bc)
@@ -427,7 +379,7 @@ func (p *userPool) put(bc *backendConn) {
 	idle := reusable && len(p.idle) < p.opts.MaxIdle
 	if idle {
 		bc.idleAt = time.Now()
-		bc.release()
+		bc.shrinkBuf()
 		p.idle = append(p.idle, bc)
 	}
 	waiting := len(p.waiters) > 0
@@ -460,7 +412,7 @@ func (p *userPool) reap(now time.Time, all bool) {
 	var old []*backendConn
 	keep := p.idle[:0]
 	for _, bc := range p.idle {
-		if all || now.Sub(bc.idleAt) > p.opts.IdleTimeout {
+		if all || (p.opts.IdleTimeout > 0 && now.Sub(bc.idleAt) > p.opts.IdleTimeout) {
 			old = append(old, bc)
 		} else {
 			keep = append(keep, bc)
@@ -489,118 +441,20 @@ func (b *Backend) reapIdle(now time.Time, all bool) {
 	}
 }
 
-// learnSQLMode reads the sql_mode a new connection starts with, which
-// sessions use to tokenize their statements until they set their own.
-func (b *backendState) learnSQLMode(bc *backendConn) error {
-	v, err := bc.queryValue("SELECT @@SESSION.sql_mode")
-	if err != nil {
-		return err
+// counts returns the connections in use and idle, over all users.
+func (b *Backend) counts() (inUse, idle int) {
+	b.mu.Lock()
+	pools := make([]*userPool, 0, len(b.pools))
+	for _, p := range b.pools {
+		pools = append(pools, p)
 	}
-	if old := b.defaultSQLMode.Load(); old == nil || *old != v {
-		b.defaultSQLMode.Store(&v)
+	b.mu.Unlock()
+	for _, p := range pools {
+		p.mu.Lock()
+		n := len(p.idle)
+		p.mu.Unlock()
+		idle += n
+		inUse += len(p.slots) - n
 	}
-	return nil
-}
-
-// sqlMode returns the server's default sql_mode, "" until a connection read it.
-func (b *backendState) sqlMode() string {
-	if v := b.defaultSQLMode.Load(); v != nil {
-		return *v
-	}
-	return ""
-}
-
-// dialContext returns a context for connecting to the backend, derived from
-// parent, that Abandon cancels; the caller calls cancel when done with it.
-func (b *backendState) dialContext(parent context.Context) (context.Context, context.CancelFunc) {
-	cut := b.cut.Load()
-	if cut == nil {
-		ch := make(chan struct{})
-		if !b.cut.CompareAndSwap(nil, &ch) {
-			cut = b.cut.Load()
-		} else {
-			cut = &ch
-		}
-	}
-	ctx, cancel := context.WithCancel(parent)
-	if b.down != nil && b.down() {
-		// Excluded before cut was loaded: Abandon is done already.
-		cancel()
-		return ctx, cancel
-	}
-	go func(ch chan struct{}) {
-		select {
-		case <-ch:
-			cancel()
-		case <-ctx.Done():
-		}
-	}(*cut)
-	return ctx, cancel
-}
-
-// abandonDials makes connection attempts in progress give up.
-func (b *backendState) abandonDials() {
-	ch := make(chan struct{})
-	if old := b.cut.Swap(&ch); old != nil {
-		close(*old)
-	}
-}
-
-// gauge moves the backend's connection gauges.
-func (b *backendState) gauge(inUse, idle float64) {
-	if b.inUse == nil {
-		return
-	}
-	if inUse != 0 {
-		b.inUse.Add(inUse)
-	}
-	if idle != 0 {
-		b.idle.Add(idle)
-	}
-}
-
-func (b *backendState) countWait() {
-	if b.poolWaits != nil {
-		b.poolWaits.Inc()
-	}
-}
-
-func (b *backendState) waited(d time.Duration) {
-	if b.poolWaited != nil {
-		b.poolWaited.Add(d.Seconds())
-	}
-}
-
-// alive reports whether an idle connection still looks usable: the server
-// has neither closed it nor sent anything unsolicited. It costs one
-// non-blocking peek at the socket, no round trip.
-func (bc *backendConn) alive() bool {
-	if bc.br.Buffered() > 0 {
-		return false
-	}
-	sc, ok := bc.nc.(syscall.Conn)
-	if !ok {
-		return true // not a socket (tests): nothing to look at
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	alive := false
-	err = raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// Nothing to read is the healthy answer; EOF, data or any other
-		// error means the connection is not idle and clean.
-		alive = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
-		return true // never wait for readiness
-	})
-	return err == nil && alive
-}
-
-// Close closes the network connection.
-func (bc *backendConn) Close() error { return bc.nc.Close() }
-
-func (bc *backendConn) String() string {
-	return fmt.Sprintf("%s thread %d", bc.backend.Addr, bc.threadID)
+	return inUse, idle
 }

@@ -115,25 +115,7 @@ func (r *rawClient) readUntilEOF() [][]byte {
 func (r *rawClient) query(q string) [][]byte {
 	r.t.Helper()
 	r.command(append([]byte{mysql.COM_QUERY}, q...))
-	first := r.read()
-	if first[0] == 0x00 || first[0] == 0xff {
-		return [][]byte{first}
-	}
-	ps := [][]byte{first}
-	n, _, _ := mysql.LengthEncodedInt(first)
-	for range n {
-		ps = append(ps, r.read())
-	}
-	if r.caps&mysql.CLIENT_DEPRECATE_EOF == 0 {
-		ps = append(ps, r.read())
-	}
-	for {
-		p := r.read()
-		ps = append(ps, p)
-		if p[0] == 0xff || (p[0] == 0xfe && len(p) < 0xffffff) {
-			return ps
-		}
-	}
+	return r.readResult()
 }
 
 // expectErr reads one packet and checks it is an ERR with code.

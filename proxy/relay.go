@@ -101,11 +101,11 @@ func (s *session) relayResults(bc *backendConn, cmd byte) error {
 		}
 		switch head[0] {
 		case 0x00:
-			st, err := s.relayOK(bc, f)
+			status, err := s.relayOK(bc, f)
 			if err != nil {
 				return err
 			}
-			if st&mysql.SERVER_MORE_RESULTS_EXISTS == 0 {
+			if status&mysql.SERVER_MORE_RESULTS_EXISTS == 0 {
 				return s.flushClient()
 			}
 		case 0xff:
@@ -149,20 +149,20 @@ func (s *session) relayResultSet(bc *backendConn, f frame, head []byte, cmd byte
 		if len(head) == 0 || head[0] != 0xfe {
 			return false, fmt.Errorf("%w: no EOF after column definitions", errBackendProtocol)
 		}
-		st, err := s.relayEOF(bc, f, head)
+		status, err := s.relayEOF(bc, f, head)
 		if err != nil {
 			return false, err
 		}
-		if cmd == mysql.COM_STMT_EXECUTE && st&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
+		if cmd == mysql.COM_STMT_EXECUTE && status&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
 			// A cursor was opened: rows come with COM_STMT_FETCH.
 			return false, s.flushClient()
 		}
 	}
-	st, err := s.relayRows(bc)
+	status, err := s.relayRows(bc)
 	if err != nil {
 		return false, err
 	}
-	if st&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
+	if status&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
 		return true, nil
 	}
 	return false, s.flushClient()
@@ -173,12 +173,12 @@ func (s *session) relayEOF(bc *backendConn, f frame, head []byte) (uint16, error
 	if len(head) < 5 {
 		return 0, s.toClient(bc, f)
 	}
-	st := binary.LittleEndian.Uint16(head[3:])
-	bc.status = st
+	status := binary.LittleEndian.Uint16(head[3:])
+	bc.status = status
 	s.warnings = binary.LittleEndian.Uint16(head[1:])
 	// head aliases the read buffer: patch the status before it is copied.
-	binary.LittleEndian.PutUint16(head[3:], s.clientStatus(bc, st))
-	return st, s.toClient(bc, f)
+	binary.LittleEndian.PutUint16(head[3:], s.clientStatus(bc, status))
+	return status, s.toClient(bc, f)
 }
 
 // relayRows relays row packets up to and including the terminator (or an
@@ -297,7 +297,7 @@ func (s *session) relayedError(bc *backendConn, head []byte) {
 	if code == mysql.ER_OPTION_PREVENTS_STATEMENT && bc == s.primary {
 		// The primary says it is read-only: it was demoted. Have the
 		// monitor look now rather than at its next probe.
-		if f := s.srv.o().Recheck; f != nil {
+		if f := s.srv.opts().Recheck; f != nil {
 			f(bc.backend.Name)
 		}
 	}

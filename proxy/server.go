@@ -130,12 +130,15 @@ type Server struct {
 	perUser   map[string]int // admitted sessions by user
 	clients   int            // admitted sessions
 	draining  bool
+	// loopsStarted: the background loops run (the first Serve started
+	// them); loopsWG waits for them.
+	loopsStarted bool
+	loopsWG      sync.WaitGroup
 	// drainExpired is set when Shutdown's context ends: sessions still in
 	// a transaction are closed too.
 	drainExpired atomic.Bool
 	wg           sync.WaitGroup
 	done         chan struct{} // closed by Shutdown: stops background loops
-	loops        sync.Once     // starts the background loops, at the first Serve
 }
 
 // New validates opts and returns a Server ready to Serve. Nothing runs
@@ -164,7 +167,11 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("encode rsa public key: %w", err)
 	}
 	s.rsaPublicPEM = pemKey
-	s.m = newMetrics(opts.Registerer)
+	m, err := registerMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("proxy metrics: %w", err)
+	}
+	s.m = m
 	s.routeLatency = [2]prometheus.Observer{s.m.latency.WithLabelValues("primary"), s.m.latency.WithLabelValues("replica")}
 	s.install(&opts)
 	return s, nil
@@ -223,7 +230,7 @@ func (s *Server) install(opts *Options) {
 }
 
 // o returns the options in force.
-func (s *Server) o() *Options { return s.cur.Load() }
+func (s *Server) opts() *Options { return s.cur.Load() }
 
 // SetUsers replaces the accounts clients may log in as. Sessions already
 // logged in are not affected.
@@ -243,7 +250,7 @@ func (s *Server) user(name string) (User, bool) {
 // primary returns the backend that takes writes: the one Options.Primary
 // names, else the one with role "primary", else the first.
 func (s *Server) primary() *Backend {
-	o := s.o()
+	o := s.opts()
 	if o.Primary != nil {
 		if name := o.Primary(); name != "" {
 			for _, b := range o.Backends {
@@ -254,7 +261,7 @@ func (s *Server) primary() *Backend {
 		}
 	}
 	for _, b := range o.Backends {
-		if b.Role == "primary" {
+		if b.Role == RolePrimary {
 			return b
 		}
 	}
@@ -267,13 +274,13 @@ const fallbackVersion = "8.0.35-switchyard"
 // serverVersion returns the version string for greetings: the configured
 // one, or the primary's, learned from its greeting on first use.
 func (s *Server) serverVersion() string {
-	if s.o().ServerVersion != "" {
-		return s.o().ServerVersion
+	if s.opts().ServerVersion != "" {
+		return s.opts().ServerVersion
 	}
 	if v := s.version.Load(); v != nil {
 		return *v
 	}
-	g, err := readGreeting(s.primary().Addr, s.o().Pool.Connect)
+	g, err := readGreeting(s.primary().Addr, s.opts().Pool.Connect)
 	if err != nil {
 		return fallbackVersion
 	}
@@ -315,13 +322,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
 	// Only a Server that serves needs them: one that never does leaves
-	// nothing running behind.
-	s.loops.Do(func() {
-		go s.reapLoop()
-		go s.releaseLoop()
-	})
+	// nothing running behind. Started under s.mu while not draining, so
+	// that Shutdown, which sets draining under s.mu, waits for them.
+	if !s.loopsStarted {
+		s.loopsStarted = true
+		s.loopsWG.Add(2)
+		go func() { defer s.loopsWG.Done(); s.reapLoop() }()
+		go func() { defer s.loopsWG.Done(); s.wakeParkedLoop() }()
+	}
+	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
@@ -398,12 +408,12 @@ func (s *Server) unadmitLocked(sess *session) {
 }
 
 // admit counts an authenticated session against the connection limits,
-// releasing what it counted before (after COM_CHANGE_USER).
+// uncounting what it counted before (after COM_CHANGE_USER).
 func (s *Server) admit(sess *session, u User) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.unadmitLocked(sess)
-	if m := s.o().MaxConnections; m > 0 && s.clients >= m {
+	if m := s.opts().MaxConnections; m > 0 && s.clients >= m {
 		s.m.rejected.WithLabelValues("max_connections").Inc()
 		return newSQLError(1040, "Too many connections: switchyard allows %d client connections (limits.max_connections)", m)
 	}
@@ -487,21 +497,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			<-finished
 		}
 	}
-	for _, b := range s.o().Backends {
+	for _, b := range s.opts().Backends {
 		b.reapIdle(time.Now(), true)
 	}
+	s.loopsWG.Wait() // the background loops end on s.done
 	return err
 }
 
-// releaseLoop wakes sessions that have waited for their client longer than
+// wakeParkedLoop wakes sessions that have waited for their client longer than
 // pool.release_idle while holding connections they can hand back (see
-// releaseWhenIdle): one sweep every half release_idle instead of a timer per
+// handBackWhenIdle): one sweep every half release_idle instead of a timer per
 // statement.
-func (s *Server) releaseLoop() {
+func (s *Server) wakeParkedLoop() {
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	for {
-		wait := s.o().Pool.ReleaseIdle
+		wait := s.opts().Pool.ReleaseIdle
 		tick := time.Second // release_idle negative: never; look again later
 		if wait >= 0 {
 			tick = max(wait/2, time.Millisecond)
@@ -528,14 +539,18 @@ func (s *Server) releaseLoop() {
 
 // reapLoop closes idle backend connections past their idle timeout.
 func (s *Server) reapLoop() {
-	t := time.NewTicker(min(s.o().Pool.IdleTimeout/2, 30*time.Second))
+	tick := 30 * time.Second // idle_timeout negative: never; reap finds nothing
+	if d := s.opts().Pool.IdleTimeout; d > 0 {
+		tick = max(min(d/2, tick), time.Millisecond)
+	}
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.done:
 			return
 		case now := <-t.C:
-			for _, b := range s.o().Backends {
+			for _, b := range s.opts().Backends {
 				b.reapIdle(now, false)
 			}
 		}

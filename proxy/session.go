@@ -2,13 +2,10 @@ package proxy
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -21,7 +18,8 @@ import (
 )
 
 // session serves one client connection. Its goroutine owns every field except
-// those marked atomic, which KILL and Shutdown use from other goroutines.
+// those marked atomic or guarded by a mutex, which KILL, Shutdown and the
+// pools use from other goroutines.
 type session struct {
 	srv    *Server
 	id     uint32
@@ -29,6 +27,7 @@ type session struct {
 	log    *slog.Logger
 
 	cred      *credential
+	sentUser  string // the user name the client logged in as, accepted or not (for logs)
 	user      User
 	counted   string // user name counted against limits (guarded by srv.mu)
 	caps      uint32 // negotiated with the client
@@ -74,8 +73,12 @@ type session struct {
 
 	retries prometheus.Counter
 
+	// ncMu guards s.client.nc against the TLS upgrade, which replaces it,
+	// for the goroutines other than the session's that use it (clientConn).
+	ncMu sync.Mutex
+
 	parkMu   sync.Mutex   // guards the writes of parkedAt, woken and the deadline wakers set
-	parkedAt atomic.Int64 // unix nanos releaseWhenIdle began waiting for the client; 0: not waiting
+	parkedAt atomic.Int64 // unix nanos handBackWhenIdle began waiting for the client; 0: not waiting
 	woken    bool         // wakeParked cut that wait short
 	deadline bool         // the client's read deadline may be set
 
@@ -131,30 +134,33 @@ func (s *session) serve() {
 	}
 }
 
+// userName names the session's user in logs: the authenticated one, else
+// the one the client asked for ("" before its handshake response).
 func (s *session) userName() string {
 	if s.cred != nil {
 		return s.cred.user
 	}
-	return ""
+	return s.sentUser
 }
 
 // errQuit ends a session normally.
 var errQuit = errors.New("client quit")
 
-// close releases the backend connections and closes the client.
+// close gives the backend connections back (see handBack and resetAndPutAll)
+// and closes the client.
 func (s *session) close() {
 	if s.killed.Load() {
 		for _, bc := range s.conns() {
 			bc.broken = true
 		}
 	}
-	if s.canRelease() {
+	if s.canHandBack() {
 		// Nothing of the session's lives on its connections alone: they go
 		// back as they are, with their prepared statements, and no reset
 		// round trip (the next session syncs its own state, see sync).
-		s.releaseIdle()
+		s.handBack()
 	} else {
-		s.releaseAll()
+		s.resetAndPutAll()
 	}
 	s.client.nc.Close()
 }
@@ -171,98 +177,13 @@ func (s *session) conns() []*backendConn {
 	return out
 }
 
-// releaseAll hands every backend connection back to its pool.
-func (s *session) releaseAll() {
+// resetAndPutAll resets every backend connection and puts it back in its pool.
+func (s *session) resetAndPutAll() {
 	for _, bc := range s.conns() {
-		s.release(bc)
+		s.resetAndPut(bc)
 	}
 	s.primary, s.last, s.txConn = nil, nil, nil
 	clear(s.replicas)
-}
-
-// handshake authenticates the client and attaches a primary connection.
-func (s *session) handshake() error {
-	nc := s.client.nc
-	_ = nc.SetDeadline(time.Now().Add(s.srv.o().HandshakeTimeout))
-	defer nc.SetDeadline(time.Time{})
-
-	caps := serverCaps
-	if s.srv.o().TLSMode != TLSOff {
-		caps |= mysql.CLIENT_SSL
-	}
-	scramble := newScramble()
-	s.scramble = scramble
-	s.client.seq = 0
-	if err := s.writeClient(appendGreeting(s.out[:0], s.srv.serverVersion(), s.id, scramble, caps, s.srv.o().AuthPlugin)); err != nil {
-		return err
-	}
-	p, err := s.client.readPacket(4096)
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-			s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: no handshake response within %s", s.srv.o().HandshakeTimeout))
-			return fmt.Errorf("handshake timeout: %w", err)
-		}
-		if errors.Is(err, errSequence) || errors.Is(err, errPacketTooLarge) {
-			s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: %v", err))
-		}
-		return fmt.Errorf("read handshake response: %w", err)
-	}
-	overTLS := false
-	if parseSSLRequest(p) {
-		if s.srv.o().TLSMode == TLSOff {
-			s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: TLS requested but switchyard has tls.mode off"))
-			return errors.New("client asked for TLS, which is off")
-		}
-		if err := s.upgradeTLS(s.srv.o().TLS); err != nil {
-			return err
-		}
-		overTLS = true
-		if p, err = s.client.readPacket(4096); err != nil {
-			return fmt.Errorf("read handshake response over tls: %w", err)
-		}
-	}
-	r, err := parseHandshakeResponse(p)
-	if err != nil {
-		s.sendError(newSQLError(mysql.ER_HANDSHAKE_ERROR, "Bad handshake: %v", err))
-		return err
-	}
-	r.tls = overTLS
-	s.overTLS = overTLS
-	if s.srv.o().TLSMode == TLSRequired && !overTLS {
-		s.sendError(newSQLError(3159, "Connections using insecure transport are prohibited: switchyard requires TLS (tls.mode: required)"))
-		return errors.New("client without TLS refused")
-	}
-	s.caps = r.caps & caps
-	s.collation = r.collation
-	s.db = r.db
-	cred, err := s.authenticate(r, scramble)
-	if err != nil {
-		if errors.Is(err, errAccessDenied) {
-			using := "YES"
-			if len(r.authData) == 0 {
-				using = "NO"
-			}
-			host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
-			s.sendError(newSQLError(mysql.ER_ACCESS_DENIED_ERROR, "Access denied for user '%s'@'%s' (using password: %s)", r.user, host, using))
-			return fmt.Errorf("user %q: %w", r.user, err)
-		}
-		s.sendError(asSQLError(err))
-		return err
-	}
-	s.cred = cred
-	s.user, _ = s.srv.user(cred.user)
-	if err := s.srv.admit(s, s.user); err != nil {
-		s.sendError(asSQLError(err))
-		return err
-	}
-	s.policy = s.srv.policyFor(s.user)
-	if err := s.attachPrimary(); err != nil {
-		s.sendError(asSQLError(err))
-		return err
-	}
-	s.defaultSQLMode = s.primary.backend.sqlMode()
-	return s.sendOK()
 }
 
 // attachPrimary gives the session a connection to the primary.
@@ -280,7 +201,7 @@ func (s *session) attachPrimary() error {
 // statement sent there tries to change, the server refuses.
 func (s *session) acquire(b *Backend, replica bool) (*backendConn, error) {
 	key := poolKey{user: s.cred.user, caps: s.caps&backendCapsMask | mysql.CLIENT_SESSION_TRACK, collation: s.collation}
-	p := b.pool(s.cred.user, s.srv.o().Pool)
+	p := b.pool(s.cred.user, s.srv.opts().Pool)
 	bc, err := p.acquire(context.Background(), key, s.cred, s.db, s)
 	if err != nil {
 		var se *sqlError
@@ -288,7 +209,7 @@ func (s *session) acquire(b *Backend, replica bool) (*backendConn, error) {
 			return nil, se
 		}
 		b.markFailed()
-		return nil, newSQLError(codeConnRefused, "switchyard: cannot connect to %s %s (%s): %v", b.role(), b.Name, b.Addr, err)
+		return nil, newSQLError(codeConnRefused, "switchyard: cannot connect to %s %s (%s): %v", b.roleName(), b.Name, b.Addr, err)
 	}
 	done := s.hold(bc)
 	err = bc.setReadOnly(replica)
@@ -327,133 +248,15 @@ func (s *session) unhold() {
 	s.activeReplica.Store(nil)
 }
 
-// setReadOnly makes the transactions of bc read-only (ro) or lets them
-// write again, when Switchyard's own setting differs. Undoing it forgets
-// what the connection knows of the session's transaction variables, so that
-// the next sync sets them as the session has them.
-func (bc *backendConn) setReadOnly(ro bool) error {
-	if bc.readOnly == ro {
-		return nil
-	}
-	q := "SET SESSION TRANSACTION READ WRITE"
-	if ro {
-		q = "SET SESSION TRANSACTION READ ONLY"
-	}
-	res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, q...))
-	if err != nil {
-		return err
-	}
-	if res[0] != 0x00 {
-		return parseErr(res)
-	}
-	bc.readOnly = ro
-	if !ro {
-		for name := range bc.vars {
-			if isTxReadOnlyVar(name) {
-				delete(bc.vars, name)
-			}
-		}
-		bc.owner = nil
-	}
-	return nil
-}
-
-// isTxReadOnlyVar reports the variables that hold the session's transaction
-// access mode. Switchyard owns them on replica connections: they are never
-// copied there from the session, and a change reported there means the
-// connection is no longer safe for reads.
-func isTxReadOnlyVar(name string) bool {
-	return name == "tx_read_only" || name == "transaction_read_only"
-}
-
-// release resets a backend connection and returns it to its pool (or closes
-// it when it cannot be reset).
-func (s *session) release(bc *backendConn) {
+// resetAndPut resets a backend connection and puts it back in its pool (or
+// closes it when it cannot be reset).
+func (s *session) resetAndPut(bc *backendConn) {
 	if !bc.broken {
 		if err := bc.reset(); err != nil { // each round trip within bc.timeout
 			bc.broken = true
 		}
 	}
 	bc.pool.put(bc)
-}
-
-// reset returns bc to a fresh session state, tracking included.
-func (bc *backendConn) reset() error {
-	res, err := bc.roundTrip([]byte{mysql.COM_RESET_CONNECTION})
-	if err != nil {
-		return err
-	}
-	if res[0] != 0x00 {
-		return parseErr(res)
-	}
-	clear(bc.vars)
-	clear(bc.cached) // the server closed every statement
-	bc.insertID = 0
-	bc.readOnly = false // the reset restored the server's default
-	bc.owner = nil
-	return bc.setupTracking()
-}
-
-// setupTracking turns on session state tracking of every variable.
-func (bc *backendConn) setupTracking() error {
-	res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, trackSetup...))
-	if err != nil {
-		return err
-	}
-	if res[0] != 0x00 {
-		return parseErr(res)
-	}
-	return nil
-}
-
-// roundTrip sends a one-packet command that Switchyard issues itself and
-// reads its one-packet answer, within bc.timeout. It marks bc broken on I/O
-// errors, a missed deadline included.
-func (bc *backendConn) roundTrip(cmd []byte) ([]byte, error) {
-	defer bc.within(bc.timeout)()
-	return bc.exchange(cmd)
-}
-
-// within sets a deadline d from now on bc (none for d <= 0) and returns the
-// func that clears it.
-func (bc *backendConn) within(d time.Duration) func() {
-	if d <= 0 {
-		return func() {}
-	}
-	_ = bc.nc.SetDeadline(time.Now().Add(d))
-	return bc.clearDeadline
-}
-
-func (bc *backendConn) clearDeadline() { _ = bc.nc.SetDeadline(time.Time{}) }
-
-// exchange is roundTrip without a deadline of its own.
-func (bc *backendConn) exchange(cmd []byte) ([]byte, error) {
-	bc.seq = 0
-	if err := bc.writePacket(cmd); err != nil {
-		bc.broken = true
-		return nil, err
-	}
-	if err := bc.flush(); err != nil {
-		bc.broken = true
-		return nil, err
-	}
-	p, err := bc.readPacket(1 << 20)
-	if err != nil {
-		bc.broken = true
-		return nil, err
-	}
-	if len(p) == 0 {
-		bc.broken = true
-		return nil, errBackendProtocol
-	}
-	if p[0] == 0x00 {
-		// Keep the status current: a reset turns autocommit back on, and a
-		// session handed this connection reports its status at login.
-		if l := parseOKLayout(p); l.status != 0 {
-			bc.status = binary.LittleEndian.Uint16(p[l.status:])
-		}
-	}
-	return p, nil
 }
 
 // writeClient writes one packet to the client and flushes.
@@ -473,24 +276,32 @@ func (s *session) sendError(e *sqlError) {
 
 // sendOK sends an OK packet with the session's status.
 func (s *session) sendOK() error {
-	st := uint16(mysql.SERVER_STATUS_AUTOCOMMIT)
+	status := uint16(mysql.SERVER_STATUS_AUTOCOMMIT)
 	if s.primary != nil {
-		st = s.primary.status &^ (statusStateChanged | mysql.SERVER_MORE_RESULTS_EXISTS)
+		status = s.primary.status &^ (statusStateChanged | mysql.SERVER_MORE_RESULTS_EXISTS)
 	}
-	s.out = appendOK(s.out[:0], 0, 0, st, 0)
+	s.out = appendOK(s.out[:0], 0, 0, status, 0)
 	return s.writeClient(s.out)
+}
+
+// clientConn returns the client connection, for goroutines other than the
+// session's (Shutdown, KILL, pool wake-ups).
+func (s *session) clientConn() net.Conn {
+	s.ncMu.Lock()
+	defer s.ncMu.Unlock()
+	return s.client.nc
 }
 
 // wakeIfIdle interrupts a session waiting for its next command, so that it
 // notices a shutdown. Busy sessions notice it when their command ends.
 func (s *session) wakeIfIdle() {
 	if !s.busy.Load() {
-		_ = s.client.nc.SetReadDeadline(time.Now())
+		_ = s.clientConn().SetReadDeadline(time.Now())
 	}
 }
 
 // wakeParked makes a session that waits for its client's next command
-// while holding connections (releaseWhenIdle) hand them back now. It reports
+// while holding connections (handBackWhenIdle) hand them back now. It reports
 // whether the session was waiting so.
 func (s *session) wakeParked() bool {
 	s.parkMu.Lock()
@@ -499,14 +310,14 @@ func (s *session) wakeParked() bool {
 		return false
 	}
 	s.woken = true
-	_ = s.client.nc.SetReadDeadline(time.Now())
+	_ = s.clientConn().SetReadDeadline(time.Now())
 	return true
 }
 
 // abort closes the session's connections from another goroutine.
 func (s *session) abort() {
 	s.aborted.Store(true)
-	s.client.nc.Close()
+	s.clientConn().Close()
 	if bc := s.active.Load(); bc != nil {
 		bc.nc.Close()
 	}
@@ -521,65 +332,4 @@ func (s *session) inTransaction() bool {
 func isClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, errQuit) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// queryValue runs a query Switchyard issues itself on bc and returns the
-// first column of its first row ("" for NULL), within bc.timeout. An ERR
-// comes back as an *sqlError; an I/O error marks bc broken.
-func (bc *backendConn) queryValue(q string) (string, error) {
-	return bc.queryValueWithin(q, bc.timeout)
-}
-
-// queryValueWithin is queryValue with a deadline d from now.
-func (bc *backendConn) queryValueWithin(q string, d time.Duration) (string, error) {
-	defer bc.within(d)()
-	first, err := bc.exchange(append([]byte{mysql.COM_QUERY}, q...))
-	if err != nil {
-		return "", err
-	}
-	switch first[0] {
-	case 0xff:
-		return "", parseErr(first)
-	case 0x00:
-		return "", nil
-	}
-	columns, _, _ := mysql.LengthEncodedInt(first)
-	skip := int(columns)
-	if bc.caps&mysql.CLIENT_DEPRECATE_EOF == 0 {
-		skip++
-	}
-	for range skip {
-		if _, err := bc.readPacket(1 << 20); err != nil {
-			bc.broken = true
-			return "", err
-		}
-	}
-	var value string
-	for {
-		p, err := bc.readPacket(1 << 24)
-		if err != nil {
-			bc.broken = true
-			return "", err
-		}
-		switch {
-		case len(p) > 0 && p[0] == 0xff:
-			return "", parseErr(p)
-		case len(p) > 0 && p[0] == 0xfe && len(p) < maxFrame:
-			if l := parseOKLayout(p); p[0] == 0xfe && bc.caps&mysql.CLIENT_DEPRECATE_EOF != 0 && l.status != 0 {
-				bc.status = binary.LittleEndian.Uint16(p[l.status:])
-			}
-			return value, nil
-		case value == "" && len(p) > 0 && p[0] != 0xfb:
-			v, _, _, err := mysql.LengthEncodedString(p)
-			if err == nil {
-				value = string(v)
-			}
-		}
-	}
-}
-
-// isSQLError reports whether err is a server's answer rather than an I/O failure.
-func isSQLError(err error) bool {
-	var se *sqlError
-	return errors.As(err, &se)
 }

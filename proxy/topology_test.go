@@ -22,7 +22,6 @@ import (
 // wires them).
 func monitored(t *testing.T) (*sandbox.Sandbox, *replication.Monitor, *testProxy) {
 	t.Helper()
-	sandbox.Require(t)
 	sb := sandbox.New(t, sandbox.Options{Users: []sandbox.User{{Name: appUser, Password: appPass}, {Name: hashUser, Password: hashPass}, {Name: otherUser, Password: otherPass}}})
 	var backends []replication.Backend
 	for _, srv := range sb.Servers() {

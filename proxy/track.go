@@ -92,8 +92,8 @@ func (s *session) relayOK(bc *backendConn, f frame) (uint16, error) {
 	if l.status == 0 {
 		return 0, errBackendProtocol
 	}
-	st := binary.LittleEndian.Uint16(p[l.status:])
-	bc.status = st
+	status := binary.LittleEndian.Uint16(p[l.status:])
+	bc.status = status
 	s.warnings = binary.LittleEndian.Uint16(p[l.status+2:])
 	if _, _, n := mysql.LengthEncodedInt(p[1:]); n > 0 {
 		if id, _, _ := mysql.LengthEncodedInt(p[1+n:]); id != 0 && bc == s.primary {
@@ -107,18 +107,18 @@ func (s *session) relayOK(bc *backendConn, f frame) (uint16, error) {
 		msg, _, n, err := mysql.LengthEncodedString(p[l.rest:])
 		if err == nil {
 			info = msg
-			if st&statusStateChanged != 0 {
+			if status&statusStateChanged != 0 {
 				s.learnState(bc, p[l.rest+n:])
 			}
 		}
 	}
-	st = s.clientStatus(bc, st)
-	binary.LittleEndian.PutUint16(p[l.status:], st)
+	status = s.clientStatus(bc, status)
+	binary.LittleEndian.PutUint16(p[l.status:], status)
 	s.client.seq = f.seq
 	if s.caps&mysql.CLIENT_SESSION_TRACK == 0 && l.rest < len(p) {
 		// Rebuild in the pre-tracking format: the message runs to the end.
 		out := append(s.out[:0], p[:l.rest]...)
-		binary.LittleEndian.PutUint16(out[l.status:], st&^statusStateChanged)
+		binary.LittleEndian.PutUint16(out[l.status:], status&^statusStateChanged)
 		out = append(out, info...)
 		s.out = out
 		p = out
@@ -126,7 +126,7 @@ func (s *session) relayOK(bc *backendConn, f frame) (uint16, error) {
 	if err := s.client.writePacket(p); err != nil {
 		return 0, clientGone{err}
 	}
-	return st, nil
+	return status, nil
 }
 
 // learnState applies the session-state-change records in b (from bc).
@@ -198,14 +198,14 @@ func (s *session) noteVar(bc *backendConn, name, value string) {
 // clientStatus is the status to report for a statement that ran on bc.
 // Transaction and autocommit bits always describe the session, which lives
 // on the primary, except inside a read-only transaction on a replica.
-func (s *session) clientStatus(bc *backendConn, st uint16) uint16 {
+func (s *session) clientStatus(bc *backendConn, status uint16) uint16 {
 	if bc == s.primary || s.route.ReadOnlyTx {
-		return st
+		return status
 	}
 	const sessionBits = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOMMIT | mysql.SERVER_STATUS_IN_TRANS_READONLY
 	ps := uint16(mysql.SERVER_STATUS_AUTOCOMMIT)
 	if s.primary != nil {
 		ps = s.primary.status
 	}
-	return st&^sessionBits | ps&sessionBits
+	return status&^sessionBits | ps&sessionBits
 }

@@ -56,7 +56,9 @@ type Options struct {
 	MaxBackoff time.Duration
 	// Heartbeat configures precise lag measurement; off by default.
 	Heartbeat HeartbeatOptions
-	// Logger receives state changes, primary changes and conflicts. Nil discards them.
+	// Logger receives state changes, primary changes and conflicts, each record with
+	// component=replication (so do not give it a logger that names a component). Nil
+	// discards them.
 	Logger *slog.Logger
 	// OnChange, if not nil, is called with the new snapshot whenever the primary, the
 	// conflict flag or any backend's state, role or read_only changes (not on mere lag

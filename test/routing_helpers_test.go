@@ -8,12 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -96,31 +92,7 @@ func startRouted(t testing.TB, sb *sandbox.Sandbox, rc routedConfig) *routedSwit
 		adminPort = freePort(t)
 	}
 	cfg := rc.render(sb, port, adminPort)
-	file := filepath.Join(t.TempDir(), "switchyard.yaml")
-	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := &switchyard{
-		Host: "127.0.0.1",
-		Port: port,
-		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		log:  &syncBuffer{},
-		done: make(chan struct{}),
-	}
-	s.cmd = exec.Command(switchyardBin, "-config", file)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start switchyard: %v", err)
-	}
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() { s.stop(t) })
-	if err := s.waitGreeting(15 * time.Second); err != nil {
-		t.Fatalf("switchyard did not start: %v\nconfig:\n%s\nlog:\n%s", err, cfg, s.Log())
-	}
+	s := runSwitchyard(t, port, cfg)
 	rs := &routedSwitchyard{switchyard: s, Config: cfg}
 	if adminPort != 0 {
 		rs.AdminURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort))

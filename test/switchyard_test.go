@@ -72,9 +72,15 @@ func startSwitchyard(t testing.TB, sb *sandbox.Sandbox, tweak func(*proxyConfig)
 		tweak(&pc)
 	}
 	port := freePort(t)
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "switchyard.yaml")
-	if err := os.WriteFile(cfgFile, []byte(renderConfig(sb, pc, port)), 0o600); err != nil {
+	return runSwitchyard(t, port, renderConfig(sb, pc, port))
+}
+
+// runSwitchyard starts the switchyard binary on port with the configuration
+// cfg and waits for its greeting; it is stopped when the test ends.
+func runSwitchyard(t testing.TB, port int, cfg string) *switchyard {
+	t.Helper()
+	cfgFile := filepath.Join(t.TempDir(), "switchyard.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s := &switchyard{
@@ -97,7 +103,7 @@ func startSwitchyard(t testing.TB, sb *sandbox.Sandbox, tweak func(*proxyConfig)
 	}()
 	t.Cleanup(func() { s.stop(t) })
 	if err := s.waitGreeting(15 * time.Second); err != nil {
-		t.Fatalf("switchyard did not start: %v\nconfig:\n%s\nlog:\n%s", err, renderConfig(sb, pc, port), s.Log())
+		t.Fatalf("switchyard did not start: %v\nconfig:\n%s\nlog:\n%s", err, cfg, s.Log())
 	}
 	return s
 }

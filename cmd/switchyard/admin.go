@@ -80,7 +80,8 @@ type admin struct {
 	mux      *http.ServeMux
 	started  time.Time
 	draining atomic.Bool
-	hs       *http.Server // nil until Serve
+	hs       *http.Server  // nil until Serve
+	served   chan struct{} // closed when hs.Serve has returned
 }
 
 // newAdmin returns the admin API handler for opts.
@@ -151,7 +152,9 @@ func startAdmin(addr string, opts adminOptions) (*admin, error) {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	a.log.Info("admin listening", "addr", ln.Addr().String(), "auth", opts.Reloader.config().Admin.Token != "")
+	a.served = make(chan struct{})
 	go func() {
+		defer close(a.served)
 		if err := a.hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("admin server stopped", "err", err)
 		}
@@ -167,14 +170,19 @@ func (a *admin) setDraining() {
 }
 
 // Close stops the admin listener, letting requests in flight finish for a
-// few seconds. Safe on nil.
+// few seconds, and returns once the serving goroutine has. Safe on nil.
 func (a *admin) Close() error {
 	if a == nil || a.hs == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	return a.hs.Shutdown(ctx)
+	err := a.hs.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(err, a.hs.Close()) // cut off what did not finish
+	}
+	<-a.served
+	return err
 }
 
 // auth requires the admin token, when one is configured, as a bearer token.
@@ -347,12 +355,16 @@ func (a *admin) reload(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// writeJSON answers v as indented JSON. Nothing is HTML-escaped: the
+// answers are for operators and scripts, never embedded in a page, and
+// "<redacted>" should read as such.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
 
@@ -373,6 +385,16 @@ func newRegistry() *prometheus.Registry {
 	build.Set(1)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), build)
 	return reg
+}
+
+// register registers cs with reg, stopping at the first that fails.
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // backendCollector exports the backends' state as the admin API shows it,

@@ -120,7 +120,9 @@ func newAdminFixture(t *testing.T, extra string, health healthFunc) *adminFixtur
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.srv.Shutdown(t.Context()) })
-	f.rl = newReloader(f.path, cfg, build, f.srv.Update, reg, log)
+	if f.rl, err = newReloader(f.path, cfg, build, f.srv.Update, reg, log); err != nil {
+		t.Fatal(err)
+	}
 	reg.MustRegister(newBackendCollector(f.srv, health))
 	f.admin = newAdmin(adminOptions{Proxy: f.srv, Reloader: f.rl, Gatherer: reg, Health: health, Logger: log})
 	return f
@@ -375,6 +377,22 @@ func TestAdminConfigRedacted(t *testing.T) {
 	}
 }
 
+// TestAdminJSONNotHTMLEscaped checks that admin answers show <, > and & as
+// they are: "<redacted>" in /api/config, a path in an error.
+func TestAdminJSONNotHTMLEscaped(t *testing.T) {
+	f := newAdminFixture(t, "admin:\n  token: \""+testToken+"\"\n", nil)
+	for _, c := range []struct{ path, want string }{
+		{"/api/config", `"password": "<redacted>"`},
+		{"/api/%3Cno%3E&such", `"error": "no such endpoint: /api/<no>&such"`},
+	} {
+		w := f.do("GET", c.path, testToken)
+		body := w.Body.String()
+		if !strings.Contains(body, c.want) || strings.Contains(body, `\u00`) {
+			t.Errorf("GET %s: %d %s\nwant it to contain %s, with no \\u00 escape", c.path, w.Code, body, c.want)
+		}
+	}
+}
+
 func TestAdminReload(t *testing.T) {
 	f := newAdminFixture(t, "", nil)
 
@@ -540,12 +558,18 @@ func TestNeedsRestart(t *testing.T) {
 	if got := needsRestart(a, b); len(got) != 0 {
 		t.Errorf("needsRestart for backends, limits and the token = %q, want none", got)
 	}
+	// The proxy reads pool.release_idle afresh: no restart.
+	b.Pool.ReleaseIdle = config.Duration(time.Second)
+	if got := needsRestart(a, b); len(got) != 0 {
+		t.Errorf("needsRestart for pool.release_idle = %q, want none", got)
+	}
 	b.TLS.Mode = config.TLSRequired
 	b.Admin.Listen = "127.0.0.1:1"
 	b.Log.Level = "debug"
 	b.Pool.MaxOpen = 3
+	b.Timeouts.Connect = config.Duration(time.Second)
 	got := strings.Join(needsRestart(a, b), ",")
-	if want := "admin.listen,tls,pool,log.level"; got != want {
+	if want := "admin.listen,tls,pool.max_open,timeouts.connect,log.level"; got != want {
 		t.Errorf("needsRestart = %s, want %s", got, want)
 	}
 }

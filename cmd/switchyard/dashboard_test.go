@@ -72,7 +72,9 @@ func exportedNames(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
-	newReloader("", cfg, nil, srv.Update, rec, log)
+	if _, err := newReloader("", cfg, nil, srv.Update, rec, log); err != nil {
+		t.Fatal(err)
+	}
 	rec.MustRegister(newBackendCollector(srv, nil))
 	// The monitor's collector describes itself without a monitor.
 	rec.MustRegister(newMonitorCollector(nil))

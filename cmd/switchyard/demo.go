@@ -1,12 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"time"
 
 	"github.com/switchyard-db/switchyard/config"
 	"github.com/switchyard-db/switchyard/test/sandbox"
@@ -24,14 +24,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stdout, "starting a MariaDB primary and %d replicas...\n", *replicas)
-	start := time.Now()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Replicas: *replicas})
+	progress := &progressLines{w: stdout} // a line per step of the start
+	sb, err := sandbox.Start(ctx, sandbox.Options{Replicas: *replicas, Log: progress})
 	if err != nil {
 		fmt.Fprintf(stderr, "switchyard demo: %v\n", err)
 		return 1
 	}
 	defer sb.Close()
-	fmt.Fprintf(stdout, "sandbox ready in %s\n", time.Since(start).Round(time.Millisecond))
 
 	cfg := config.Default()
 	cfg.Listen = *listen
@@ -53,8 +52,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	select {
 	case addr := <-ready:
 		host, port, _ := net.SplitHostPort(addr.String())
+		// --comments: the mariadb client strips comments, routing hints
+		// included, unless told to keep them.
 		fmt.Fprintf(stdout, "\nSwitchyard is listening on %s. Connect with:\n\n", addr)
-		fmt.Fprintf(stdout, "  mariadb -h%s -P%s -u%s -p%s\n\n", host, port, u.Name, u.Password)
+		fmt.Fprintf(stdout, "  mariadb --comments -h%s -P%s -u%s -p%s\n\n", host, port, u.Name, u.Password)
 		fmt.Fprintln(stdout, "Backends:")
 		for _, srv := range sb.Servers() {
 			fmt.Fprintf(stdout, "  %-8s %-8s %s  (server_id %d)  mariadb -h127.0.0.1 -P%d -u%s -p%s\n",
@@ -71,4 +72,28 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "stopped; sandbox removed")
 	return 0
+}
+
+// progressLines passes the sandbox's progress lines ("sandbox: ...") on to
+// w, indented, and drops the servers' own logs, which stay in their data
+// directories.
+type progressLines struct {
+	w       io.Writer
+	partial []byte // a line without its newline yet
+}
+
+func (p *progressLines) Write(b []byte) (int, error) {
+	p.partial = append(p.partial, b...)
+	for {
+		line, rest, ok := bytes.Cut(p.partial, []byte("\n"))
+		if !ok {
+			break
+		}
+		if bytes.HasPrefix(line, []byte("sandbox: ")) {
+			fmt.Fprintf(p.w, "  %s\n", line)
+		}
+		p.partial = rest
+	}
+	p.partial = append(p.partial[:0:0], p.partial...) // let the consumed bytes go
+	return len(b), nil
 }

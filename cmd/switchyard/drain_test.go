@@ -57,7 +57,7 @@ func TestAdminEndToEnd(t *testing.T) {
 		}
 		// The session's connection is in use, or idle in the pool if the
 		// session handed it back while idle.
-		if b.Address != srv.Addr() || b.Role != srv.Role || b.State != "usable" || b.Weight != 1 || b.InUse+b.Idle < 1 {
+		if b.Address != srv.Addr() || string(b.Role) != srv.Role || b.State != "usable" || b.Weight != 1 || b.InUse+b.Idle < 1 {
 			t.Errorf("backend %+v, want %s at %s usable, weight 1, with a pooled connection", b, srv.Role, srv.Addr())
 		}
 	}

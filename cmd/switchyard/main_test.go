@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard-db/switchyard/test/sandbox"
 )
@@ -47,8 +49,17 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "ops tests: build switchyard: %v\n%s", err, out)
 		return 1
 	}
-	return sandbox.Main(m, sandbox.Options{
+	code := sandbox.Main(m, sandbox.Options{
 		Replicas: 1,
 		Users:    []sandbox.User{appAccount, otherAccount},
 	})
+	// Every proxy, monitor and admin server the tests started in this
+	// process was stopped: nothing of ours may still run.
+	if code == 0 {
+		if left := leakedGoroutines(5 * time.Second); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "ops tests: %d goroutines outlived the tests:\n\n%s\n", len(left), strings.Join(left, "\n\n"))
+			code = 1
+		}
+	}
+	return code
 }

@@ -35,7 +35,7 @@ func newMonitor(cfg *config.Config, log *slog.Logger, onChange func(*replication
 			Schema:   m.Heartbeat.Schema,
 			Table:    m.Heartbeat.Table,
 		},
-		Logger:   log.With("component", "monitor"),
+		Logger:   log, // the monitor adds component=replication itself
 		OnChange: onChange,
 	})
 }
@@ -219,13 +219,4 @@ func (c *monitorCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.primaryChanges, prometheus.CounterValue, float64(s.Stats.PrimaryChanges))
 	ch <- prometheus.MustNewConstMetric(c.exclusions, prometheus.CounterValue, float64(s.Stats.Exclusions))
 	ch <- prometheus.MustNewConstMetric(c.readmissions, prometheus.CounterValue, float64(s.Stats.Readmissions))
-}
-
-// releaseIdle maps pool.release_idle (0: never) to the proxy's option
-// (negative: never).
-func releaseIdle(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }

@@ -62,9 +62,9 @@ type reloader struct {
 }
 
 // newReloader returns a reloader with cfg in force. It registers its metrics
-// with reg.
+// with reg, when not nil.
 func newReloader(path string, cfg *config.Config, build func(*config.Config) (proxy.Options, error),
-	apply func(proxy.Options) error, reg prometheus.Registerer, log *slog.Logger) *reloader {
+	apply func(proxy.Options) error, reg prometheus.Registerer, log *slog.Logger) (*reloader, error) {
 	r := &reloader{
 		path: path, build: build, apply: apply, log: log,
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -85,9 +85,11 @@ func newReloader(path string, cfg *config.Config, build func(*config.Config) (pr
 	r.install(cfg, time.Now())
 	r.lastOK.Set(1)
 	if reg != nil {
-		reg.MustRegister(r.reloads, r.lastOK, r.lastOKAt)
+		if err := register(reg, r.reloads, r.lastOK, r.lastOKAt); err != nil {
+			return nil, err
+		}
 	}
-	return r
+	return r, nil
 }
 
 func (r *reloader) install(cfg *config.Config, at time.Time) {
@@ -172,9 +174,16 @@ var restartOnly = []struct {
 	{"admin.listen", func(c *config.Config) any { return c.Admin.Listen }},
 	{"tls", func(c *config.Config) any { return c.TLS }},
 	{"rsa_key", func(c *config.Config) any { return c.RSAKey }},
-	// Pools keep the settings they were opened with; only pools opened
-	// after the reload (new backends, new users) take the new ones.
-	{"pool", func(c *config.Config) any { return c.Pool }},
+	// A backend pool keeps the sizes and timeouts it was opened with;
+	// only pools opened after the reload (new backends, new users) take
+	// the new ones. pool.release_idle is not among them: the proxy reads
+	// it afresh for every idle sweep.
+	{"pool.max_open", func(c *config.Config) any { return c.Pool.MaxOpen }},
+	{"pool.max_idle", func(c *config.Config) any { return c.Pool.MaxIdle }},
+	{"pool.idle_timeout", func(c *config.Config) any { return c.Pool.IdleTimeout }},
+	{"pool.wait_timeout", func(c *config.Config) any { return c.Pool.WaitTimeout }},
+	{"timeouts.connect", func(c *config.Config) any { return c.Timeouts.Connect }},
+	{"timeouts.backend", func(c *config.Config) any { return c.Timeouts.Backend }},
 	{"log.level", func(c *config.Config) any { return c.Log.Level }},
 	{"log.format", func(c *config.Config) any { return c.Log.Format }},
 }
@@ -215,11 +224,15 @@ func configProblems(err error) []string {
 	return out
 }
 
-// watchHangup reloads on every SIGHUP until ctx ends.
-func (r *reloader) watchHangup(ctx context.Context) {
+// watchHangup reloads on every SIGHUP until ctx ends. The channel it
+// returns is closed once it has stopped: after a reload in progress, and
+// after SIGHUP is no longer caught.
+func (r *reloader) watchHangup(ctx context.Context) <-chan struct{} {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		defer signal.Stop(hup)
 		for {
 			select {
@@ -230,4 +243,5 @@ func (r *reloader) watchHangup(ctx context.Context) {
 			}
 		}
 	}()
+	return done
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/switchyard-db/switchyard/config"
 	"github.com/switchyard-db/switchyard/proxy"
@@ -50,9 +51,14 @@ func serveFile(ctx context.Context, path string, cfg *config.Config, log *slog.L
 		return fmt.Errorf("start proxy: %w", err)
 	}
 	srvRef.Store(srv)
-	rl := newReloader(path, cfg, build, srv.Update, reg, log)
+	rl, err := newReloader(path, cfg, build, srv.Update, reg, log)
+	if err != nil {
+		return err
+	}
 	rl.OnReload = w.reload
-	reg.MustRegister(newBackendCollector(srv, health), newMonitorCollector(w))
+	if err := register(reg, newBackendCollector(srv, health), newMonitorCollector(w)); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -63,18 +69,26 @@ func serveFile(ctx context.Context, path string, cfg *config.Config, log *slog.L
 		return err
 	}
 	defer adm.Close()
+	// Every goroutine started here has ended when serveFile returns: the
+	// SIGHUP watcher (after any reload it is running), the admin server
+	// (adm.Close), the monitor (w.stop) and Serve (errc).
 	hctx, stopHangup := context.WithCancel(context.Background())
-	defer stopHangup()
-	rl.watchHangup(hctx)
+	hangupDone := rl.watchHangup(hctx)
+	defer func() {
+		stopHangup()
+		<-hangupDone
+	}()
 	log.Info("switchyard listening", "addr", ln.Addr().String(), "backends", len(cfg.Backends))
 	if ready != nil {
 		ready <- ln.Addr()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(context.Background(), ln) }()
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
+		// The listener failed: drain the sessions it started, then say why.
+		log.Error("switchyard stopped accepting", "err", serveErr)
 	case <-ctx.Done():
 	}
 	adm.setDraining()
@@ -82,10 +96,16 @@ func serveFile(ctx context.Context, path string, cfg *config.Config, log *slog.L
 	log.Info("switchyard draining", "timeout", drain.String(), "clients", srv.Clients())
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	err = srv.Shutdown(sctx)
+	if serveErr == nil {
+		serveErr = <-errc // ErrServerClosed
+	}
+	switch {
+	case !errors.Is(serveErr, proxy.ErrServerClosed):
+		return serveErr
+	case err != nil && !errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
-	<-errc
 	log.Info("switchyard stopped")
 	return nil
 }
@@ -106,10 +126,10 @@ func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
 		SlowStatement:    cfg.Log.SlowStatement.Duration(),
 		Pool: proxy.PoolOptions{
 			MaxOpen:     cfg.Pool.MaxOpen,
-			MaxIdle:     cfg.Pool.MaxIdle,
-			IdleTimeout: cfg.Pool.IdleTimeout.Duration(),
+			MaxIdle:     noneIfZero(cfg.Pool.MaxIdle),
+			IdleTimeout: neverIfZero(cfg.Pool.IdleTimeout.Duration()),
 			WaitTimeout: cfg.Pool.WaitTimeout.Duration(),
-			ReleaseIdle: releaseIdle(cfg.Pool.ReleaseIdle.Duration()),
+			ReleaseIdle: neverIfZero(cfg.Pool.ReleaseIdle.Duration()),
 			Connect:     cfg.Timeouts.Connect.Duration(),
 		},
 	}
@@ -155,9 +175,34 @@ func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
 		opts.Users = append(opts.Users, pu)
 	}
 	for _, b := range cfg.Backends {
-		opts.Backends = append(opts.Backends, &proxy.Backend{Name: b.Label(), Addr: b.Address, Role: string(b.Role), Weight: b.Weight})
+		opts.Backends = append(opts.Backends, &proxy.Backend{Name: b.Label(), Addr: b.Address, Role: proxy.Role(b.Role), Weight: b.Weight})
 	}
 	return opts, nil
+}
+
+// The configuration holds every default (config.Default) and writes "never"
+// and "none" as 0: pool.idle_timeout 0 keeps idle connections whatever their
+// age, pool.max_idle 0 keeps none idle, pool.release_idle 0 never hands
+// connections back for idleness. proxy.PoolOptions reads 0 as "use my
+// default" and a negative value as never or none; these translate, so that
+// a 0 in the file means what the file's documentation says. (Until
+// proxy/pool.go honours a negative MaxIdle and IdleTimeout, issue 12, it
+// still replaces them with its defaults, 16 and 5m.)
+
+// neverIfZero maps a duration whose 0 means never to the proxy's negative.
+func neverIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// noneIfZero maps a count whose 0 means none to the proxy's negative.
+func noneIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // consistency maps the configured level to the router's.

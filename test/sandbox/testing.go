@@ -17,23 +17,28 @@ import (
 // binaries" from a skip into a test failure. CI sets it.
 const RequireEnv = "SWITCHYARD_REQUIRE_SANDBOX"
 
-// shared is the sandbox Main started for this test binary.
+// shared is the sandbox Main provides for this test binary. The first Require
+// starts it.
 var shared struct {
-	mu  sync.Mutex
-	ran bool // Main was called
-	sb  *Sandbox
-	err error
+	mu      sync.Mutex
+	ran     bool    // Main was called
+	opts    Options // Main's options, for the start
+	started bool    // the first Require tried to start it
+	sb      *Sandbox
+	err     error
 }
 
-// Main starts one sandbox shared by a test package, runs the tests and tears the sandbox
-// down. Call it from TestMain:
+// Main provides one sandbox shared by a test package, runs the tests and tears the
+// sandbox down. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(sandbox.Main(m, sandbox.Options{})) }
 //
-// Tests get the sandbox with Require. If it cannot start, the tests still run and
-// Require skips or fails each one with the reason. A SIGINT or SIGTERM closes every
-// sandbox of the process (also those from New, and those still starting) and exits
-// with status 1.
+// Tests get the sandbox with Require. Main starts nothing itself: the first Require
+// starts the sandbox, so a run of tests that never call it (unit tests, fuzzing,
+// benchmarks) starts no server. If it cannot start, Require skips or fails each
+// test that needs it with the reason. A SIGINT or SIGTERM closes every sandbox of
+// the process (also those from New, and those still starting) and exits with
+// status 1.
 func Main(m *testing.M, opts Options) int {
 	flag.Parse() // for testing.Verbose; m.Run would parse them anyway
 	sigs := make(chan os.Signal, 1)
@@ -55,17 +60,9 @@ func Main(m *testing.M, opts Options) int {
 		}
 	}()
 
-	sb, err := Start(context.Background(), opts)
 	shared.mu.Lock()
-	shared.ran, shared.sb, shared.err = true, sb, err
+	shared.ran, shared.opts = true, opts
 	shared.mu.Unlock()
-	switch {
-	case err != nil:
-		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
-	case testing.Verbose():
-		fmt.Fprintf(os.Stderr, "sandbox: %s %s, primary and %d replicas in %s, started in %s\n",
-			sb.Flavor, sb.Version, len(sb.Replicas), sb.Dir, sb.StartupTime.Round(time.Millisecond))
-	}
 
 	code := m.Run()
 	if err := closeShared(); err != nil {
@@ -87,35 +84,61 @@ func closeShared() error {
 	return sb.Close()
 }
 
-// Shared returns the sandbox Main started, or nil if Main was not called or the
-// sandbox did not start (Require says why).
+// Shared returns the sandbox of Main once a Require has started it, or nil: before
+// that, if Main was not called, or if the sandbox did not start (Require says why).
 func Shared() *Sandbox {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	return shared.sb
 }
 
-// Require returns the shared sandbox started by Main. If it could not start, Require
-// skips the test when server binaries are missing (failing instead if
-// SWITCHYARD_REQUIRE_SANDBOX=1) and fails it for any other reason.
+// Require returns the sandbox shared by the tests of a package, which Main
+// provides; the first call starts it, and calls made meanwhile wait for it. If it
+// could not start, Require skips the test when server binaries are missing (failing
+// instead if SWITCHYARD_REQUIRE_SANDBOX=1) and fails it for any other reason. With
+// -short it skips the test and starts nothing.
 func Require(t testing.TB) *Sandbox {
 	t.Helper()
-	shared.mu.Lock()
-	ran, sb, err := shared.ran, shared.sb, shared.err
-	shared.mu.Unlock()
-	if !ran {
-		t.Fatal("sandbox.Require: no shared sandbox; call sandbox.Main from TestMain or use sandbox.New")
-	}
-	if sb == nil {
+	skipShort(t)
+	sb, err := startShared()
+	if err != nil {
 		skipOrFail(t, err)
 	}
 	return sb
 }
 
+// errNoMain fails Require in a package whose TestMain does not call Main.
+var errNoMain = errors.New("sandbox.Require: no shared sandbox; call sandbox.Main from TestMain or use sandbox.New")
+
+// startShared starts the shared sandbox on first use and returns it, or why it
+// is not there. The sandbox outlives the test that started it: Main closes it.
+func startShared() (*Sandbox, error) {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if !shared.ran {
+		return nil, errNoMain
+	}
+	if shared.started {
+		return shared.sb, shared.err
+	}
+	shared.started = true
+	shared.sb, shared.err = Start(context.Background(), shared.opts)
+	switch sb, err := shared.sb, shared.err; {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
+	case testing.Verbose():
+		fmt.Fprintf(os.Stderr, "sandbox: %s %s, primary and %d replicas in %s, started in %s\n",
+			sb.Flavor, sb.Version, len(sb.Replicas), sb.Dir, sb.StartupTime.Round(time.Millisecond))
+	}
+	return shared.sb, shared.err
+}
+
 // New starts a sandbox owned by one test and closes it when the test ends; for tests
-// that kill, stop or reconfigure servers. Missing binaries skip or fail as in Require.
+// that kill, stop or reconfigure servers. Missing binaries and -short skip or fail as
+// in Require.
 func New(t testing.TB, opts Options) *Sandbox {
 	t.Helper()
+	skipShort(t)
 	sb, err := Start(t.Context(), opts)
 	if err != nil {
 		skipOrFail(t, err)
@@ -127,6 +150,15 @@ func New(t testing.TB, opts Options) *Sandbox {
 	})
 	t.Logf("sandbox started in %s", sb.StartupTime.Round(time.Millisecond))
 	return sb
+}
+
+// skipShort skips a test that needs servers when tests run with -short: that
+// selects the tests that need no database (unit tests, scripted backends).
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("sandbox: needs MariaDB servers; -short runs only the tests that do not")
+	}
 }
 
 func skipOrFail(t testing.TB, err error) {
