@@ -16,9 +16,19 @@ if [ "${CI:-}" = true ] || [ "$(id -u)" -eq 0 ]; then
   export SWITCHYARD_REQUIRE_DOCKER="${SWITCHYARD_REQUIRE_DOCKER:-1}"
 fi
 start=$(date +%s)
+echo "test.sh: go vet ./... (builds every package first: a minute or two on a fresh machine)"
 go vet ./...
-go test -count=1 -timeout 30m $(go list ./... | grep -v '/test/e2e$') "$@"
-echo "unit, sandbox and client tests finished in $(( $(date +%s) - start ))s"
+# The race detector over every test that needs no database: the pure
+# packages and the proxy's tests against its scripted in-process backend
+# (-short skips the tests that need MariaDB).
+echo "test.sh: go test -race over the tests that need no database"
+go test -short -race -count=1 ./router/... ./config/... ./proxy/... ./replication/... ./cmd/switchyard/...
+packages=$(go list ./... | grep -v '/test/e2e$')
+echo "test.sh: unit, sandbox and client tests, $(wc -w <<<"$packages") packages in parallel;" \
+  "each prints a line when it ends, the slowest after a few minutes"
+go test -count=1 -timeout 30m $packages "$@"
+echo "test.sh: unit, sandbox and client tests finished in $(( $(date +%s) - start ))s"
 e2e=$(date +%s)
+echo "test.sh: end-to-end tests of the compose stack (test/e2e): Docker setup, image builds, then each test as it runs"
 go test -count=1 -timeout 45m -v ./test/e2e "$@"
-echo "end-to-end tests finished in $(( $(date +%s) - e2e ))s; all tests in $(( $(date +%s) - start ))s"
+echo "test.sh: end-to-end tests finished in $(( $(date +%s) - e2e ))s; all tests in $(( $(date +%s) - start ))s"

@@ -85,6 +85,7 @@ ensure_base_image() {
 	if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 		return 0
 	fi
+	log "trying to pull $BASE_IMAGE (up to 2 minutes; without a registry it is built instead)"
 	if timeout 120 docker pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
 		log "pulled $BASE_IMAGE"
 		return 0

@@ -82,9 +82,9 @@ func TestLoadBalancerFailover(t *testing.T) {
 			}
 			s := summarize(outs)
 			failover := firstByOther.Sub(cmdStart)
-			t.Logf("FAILOVER (%s %s -> %s): first success through %s %s after the %s command (which took %s); longest gap between successes %s; %d requests failed %v",
+			t.Logf("FAILOVER (%s %s -> %s): first success through %s %s after the %s command (which took %s); longest gap between successes %s; %s failed %v",
 				how, holder, other, other, failover.Round(time.Millisecond), how, cmdTook.Round(time.Millisecond),
-				s.longestGap.Round(time.Millisecond), failed, s.firstErrors)
+				s.longestGap.Round(time.Millisecond), plural(failed, "request"), s.firstErrors)
 			if s.longestGap > maxFailover {
 				t.Errorf("site unreachable for %s, want at most %s; first errors: %s", s.longestGap, maxFailover, strings.Join(s.firstErrors, "; "))
 			}

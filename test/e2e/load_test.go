@@ -148,9 +148,18 @@ func summarize(outs []outcome) summary {
 }
 
 func (s summary) String() string {
-	return fmt.Sprintf("%d requests, %d failed, max latency %s, longest gap between successes %s; app %v, web %v, lb %v",
-		s.total, s.failed, s.maxLatency.Round(time.Millisecond), s.longestGap.Round(time.Millisecond),
+	return fmt.Sprintf("%s, %d failed, max latency %s, longest gap between successes %s; app %v, web %v, lb %v",
+		plural(s.total, "request"), s.failed, s.maxLatency.Round(time.Millisecond), s.longestGap.Round(time.Millisecond),
 		s.appServers, s.webServers, s.loadBalancers)
+}
+
+// plural counts n of noun, a noun whose plural takes an s: "1 request",
+// "0 requests", "2 requests".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // dockerOutput runs `docker ARGS...` and returns its standard output.

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,11 +111,16 @@ func prepareDocker() string {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		start := time.Now()
+		fmt.Println("e2e: preparing Docker (deploy/scripts/docker-setup.sh: seconds when Docker is set up, minutes when not)")
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(repoRoot, "deploy/scripts/docker-setup.sh"))
 		cmd.Dir = repoRoot
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Sprintf("deploy/scripts/docker-setup.sh: %v\n%s", err, tail(string(out), 30))
+		// Its steps print as they start (installs, dockerd, debootstrap,
+		// image import, the Compose build), so show them as they come.
+		var out bytes.Buffer
+		cmd.Stdout = io.MultiWriter(&out, os.Stdout)
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Run(); err != nil {
+			return fmt.Sprintf("deploy/scripts/docker-setup.sh: %v\n%s", err, tail(out.String(), 30))
 		}
 		fmt.Printf("e2e: docker-setup.sh took %s\n", time.Since(start).Round(100*time.Millisecond))
 	}
@@ -134,6 +140,7 @@ func startStack() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 
+	fmt.Println("e2e: building switchyard into deploy/build")
 	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", "deploy/build/switchyard", "./cmd/switchyard")
 	build.Dir = repoRoot
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -145,6 +152,7 @@ func startStack() error {
 		return fmt.Errorf("docker compose down (cleanup): %v\n%s", err, out)
 	}
 	start := time.Now()
+	fmt.Println("e2e: docker compose up -d --wait --build (under a minute with the images cached, a few minutes when they are built)")
 	out, err := compose(ctx, "up", "-d", "--wait", "--wait-timeout", "600", "--build")
 	if err != nil {
 		ps, _ := compose(ctx, "ps", "-a")
