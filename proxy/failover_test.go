@@ -10,8 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/router"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // startProxyOn starts a proxy in front of a sandbox of the test's own.
@@ -32,7 +33,7 @@ func startProxyOn(t *testing.T, sb *sandbox.Sandbox, mod func(*Options)) *testPr
 // read through the proxy: reads that had not answered yet run again on
 // another server, so no read fails; the replica is used again once back.
 func TestReplicaKilledDuringReads(t *testing.T) {
-	sb := sandbox.New(t, sandbox.Options{Users: []sandbox.User{{Name: appUser, Password: appPass}, {Name: hashUser, Password: hashPass}, {Name: otherUser, Password: otherPass}}})
+	sb := sandboxtest.New(t, sandbox.Options{Users: []sandbox.User{{Name: appUser, Password: appPass}, {Name: hashUser, Password: hashPass}, {Name: otherUser, Password: otherPass}}})
 	p := startProxyOn(t, sb, func(o *Options) { o.Routing.Consistency = router.ConsistencyEventual })
 	db := p.db(t, appUser, appPass, "")
 	db.SetMaxOpenConns(8)

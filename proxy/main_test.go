@@ -23,7 +23,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	_ "github.com/go-sql-driver/mysql"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // Test users: app has a cleartext password in Switchyard's configuration,
@@ -38,7 +39,7 @@ const (
 // one starts it (sandbox.Require, through startProxy), so tests against
 // scripted backends (fakeServer), fuzzing and benchmarks start no server.
 func TestMain(m *testing.M) {
-	code := sandbox.Main(m, sandbox.Options{
+	code := sandboxtest.Main(m, sandbox.Options{
 		Users: []sandbox.User{
 			{Name: appUser, Password: appPass},
 			{Name: hashUser, Password: hashPass},
@@ -79,7 +80,7 @@ type testProxy struct {
 // the test ends.
 func startProxy(t testing.TB, mod func(*Options)) *testProxy {
 	t.Helper()
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	opts := testOptions(t)
 	for _, srv := range sb.Servers() {
 		opts.Backends = append(opts.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: Role(srv.Role), Weight: 1})

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/router"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // Replica connections are read-only sessions: whatever a statement sent to
@@ -21,7 +22,7 @@ import (
 // writableSandbox starts a private sandbox whose replicas are not read-only.
 func writableSandbox(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
-	sb := sandbox.New(t, sandbox.Options{
+	sb := sandboxtest.New(t, sandbox.Options{
 		Users:       []sandbox.User{{Name: appUser, Password: appPass}},
 		ExtraConfig: []string{"read_only=0", "log_bin_trust_function_creators=1"},
 	})

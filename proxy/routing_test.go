@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/router"
-	"github.com/switchyard-db/switchyard/test/sandbox"
 )
 
 // Routing tests prove where each statement ran: with @@server_id in the

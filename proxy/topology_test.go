@@ -12,9 +12,10 @@ import (
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/replication"
 	"github.com/switchyard-db/switchyard/router"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // monitored starts a private sandbox, a replication monitor on it, and a
@@ -22,7 +23,7 @@ import (
 // wires them).
 func monitored(t *testing.T) (*sandbox.Sandbox, *replication.Monitor, *testProxy) {
 	t.Helper()
-	sb := sandbox.New(t, sandbox.Options{Users: []sandbox.User{{Name: appUser, Password: appPass}, {Name: hashUser, Password: hashPass}, {Name: otherUser, Password: otherPass}}})
+	sb := sandboxtest.New(t, sandbox.Options{Users: []sandbox.User{{Name: appUser, Password: appPass}, {Name: hashUser, Password: hashPass}, {Name: otherUser, Password: otherPass}}})
 	var backends []replication.Backend
 	for _, srv := range sb.Servers() {
 		backends = append(backends, replication.Backend{Name: srv.Name, Addr: srv.Addr()})

@@ -13,8 +13,9 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/replication"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 func TestMain(m *testing.M) {
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) {
 	// driver would print each broken connection to stderr. (The monitor's connections
 	// log through Options.Logger instead.)
 	mysql.SetLogger(&mysql.NopLogger{})
-	os.Exit(sandbox.Main(m, sandbox.Options{}))
+	os.Exit(sandboxtest.Main(m, sandbox.Options{}))
 }
 
 // Test timings: short enough to keep the package fast, and the figures the assertions

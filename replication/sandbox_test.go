@@ -11,15 +11,16 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/replication"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // TestHealthyTopology checks what the monitor reports about a healthy sandbox, that it
 // holds exactly one connection per server (plus the heartbeat writer's on the
 // primary), and that it leaves no goroutine behind.
 func TestHealthyTopology(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	for _, srv := range sb.Servers() {
 		exec(t, sb, srv, "DO 1") // open the root pools before counting goroutines
 	}
@@ -87,7 +88,7 @@ func TestHealthyTopology(t *testing.T) {
 // the replica must be excluded within two check intervals of its lag crossing
 // MaxLag, and readmitted once it has caught up, without flapping.
 func TestLagExclusion(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	m := startMonitor(t, sb, testOptions(sb, true))
 	keepWriting(t, sb, sb.Primary)
 	r := sb.Replicas[0]
@@ -164,7 +165,7 @@ func TestLagExclusion(t *testing.T) {
 // newest of those writes the replica has applied, by the primary's clock (which, on one
 // host, is the monitor's). They must agree within 100ms.
 func TestHeartbeatAccuracy(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	opts := testOptions(sb, true)
 	opts.MaxLag = time.Minute // only the figure matters here
 	m := startMonitor(t, sb, opts)
@@ -213,7 +214,7 @@ func TestHeartbeatAccuracy(t *testing.T) {
 // Seconds_Behind_Master, a delayed replica is excluded and readmitted, and a stopped SQL
 // thread (lag unknown) excludes the replica.
 func TestSecondsBehindMaster(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	opts := testOptions(sb, false)
 	opts.MaxLag = time.Second
 	m := startMonitor(t, sb, opts)
@@ -248,7 +249,7 @@ func TestSecondsBehindMaster(t *testing.T) {
 // TestKilledReplica kills a replica with SIGKILL: it must be detected at the next probe,
 // re-probed with backoff while down, and used again once it is back.
 func TestKilledReplica(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	m := startMonitor(t, sb, testOptions(sb, true))
 	r := sb.Replicas[1]
 
@@ -297,7 +298,7 @@ func TestKilledReplica(t *testing.T) {
 // TestPausedReplica freezes a replica with SIGSTOP, which keeps its connections open
 // but answers nothing: only the probe deadline can catch it.
 func TestPausedReplica(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	m := startMonitor(t, sb, testOptions(sb, true))
 	r := sb.Replicas[0]
 
@@ -339,7 +340,7 @@ func TestPausedReplica(t *testing.T) {
 // TestWritableConflict makes a replica writable while the primary still is: the
 // monitor must keep the primary, flag the conflict, count it, and clear it afterwards.
 func TestWritableConflict(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	m := startMonitor(t, sb, testOptions(sb, true))
 	r := sb.Replicas[0]
 
@@ -367,7 +368,7 @@ func TestWritableConflict(t *testing.T) {
 // the monitor must follow within a second without ever naming a read-only server, then
 // keep serving reads when the new primary is killed.
 func TestSwitchover(t *testing.T) {
-	sb := sandbox.New(t, sandbox.Options{})
+	sb := sandboxtest.New(t, sandbox.Options{})
 	m := startMonitor(t, sb, testOptions(sb, true))
 	keepWriting(t, sb, sb.Primary)
 	oldp, newp, other := sb.Primary, sb.Replicas[0], sb.Replicas[1]

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/switchyard-db/switchyard/router"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // keywordsBeforeParen are keywords and type names that stand before '(' in
@@ -42,7 +42,7 @@ const storedMark = "424242"
 // the name and the call otherwise. Names the server refuses to create are
 // skipped: no stored function can then be called by them.
 func TestBuiltins(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	db, err := sb.RootDB(sb.Primary)
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // The shared fixture database "compat", created once as root on the primary:
@@ -90,7 +91,7 @@ var fixture struct {
 // requireFixtures returns the sandbox with the compat database in place.
 func requireFixtures(t testing.TB) *sandbox.Sandbox {
 	t.Helper()
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	fixture.once.Do(func() { fixture.err = createFixtures(sb) })
 	if fixture.err != nil {
 		t.Fatalf("create fixtures: %v", fixture.err)

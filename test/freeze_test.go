@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // Settings of TestFreezeReplica's switchyard, and the longest a read may
@@ -49,7 +50,7 @@ type freezeRead struct {
 // error, miss its row, or wait longer than the monitor needs to notice the
 // freeze; once the replica is resumed it must serve reads again.
 func TestFreezeReplica(t *testing.T) {
-	sb := sandbox.New(t, sandbox.Options{Replicas: 2, Users: []sandbox.User{appUser}})
+	sb := sandboxtest.New(t, sandbox.Options{Replicas: 2, Users: []sandbox.User{appUser}})
 	root, err := sb.RootDB(sb.Primary)
 	if err != nil {
 		t.Fatal(err)

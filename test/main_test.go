@@ -19,7 +19,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // Accounts on the sandbox (and so on every backend). Switchyard knows app and
@@ -56,7 +57,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: build switchyard: %v\n%s", err, out)
 		return 1
 	}
-	return sandbox.Main(m, sandbox.Options{
+	return sandboxtest.Main(m, sandbox.Options{
 		Replicas: 1,
 		Users:    []sandbox.User{appUser, otherUser, hashedUser},
 	})

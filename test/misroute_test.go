@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // TestMisroute is the worst case for a read/write split: replicas that are
@@ -27,7 +28,7 @@ import (
 // sessions must keep running on replicas throughout, so that the suite
 // cannot pass by sending everything to the primary.
 func TestMisroute(t *testing.T) {
-	sb := sandbox.New(t, sandbox.Options{
+	sb := sandboxtest.New(t, sandbox.Options{
 		Replicas: 2,
 		Users:    []sandbox.User{{Name: appUser.Name, Password: appUser.Password, Grant: "ALL PRIVILEGES ON *.*"}},
 		// After the sandbox's own read_only=1 for replicas, so it wins.

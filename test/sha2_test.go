@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/proxy"
 	"github.com/switchyard-db/switchyard/router"
-	"github.com/switchyard-db/switchyard/test/sandbox"
 )
 
 // TestGoDriverCachingSha2Greeting covers go-sql-driver/mysql with

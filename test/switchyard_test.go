@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 )
 
 // proxyConfig is what a test may change in a generated switchyard config.

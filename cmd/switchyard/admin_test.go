@@ -19,7 +19,7 @@ import (
 	"github.com/switchyard-db/switchyard/config"
 	"github.com/switchyard-db/switchyard/proxy"
 	"github.com/switchyard-db/switchyard/replication"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // Unit tests of the admin API against a real proxy.Server whose backends do
@@ -577,7 +577,7 @@ func TestNeedsRestart(t *testing.T) {
 // TestMonitorHealth runs the replication monitor against the sandbox and
 // checks what monitorHealth makes of its snapshots.
 func TestMonitorHealth(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	var backends []replication.Backend
 	for _, srv := range sb.Servers() {
 		backends = append(backends, replication.Backend{Name: srv.Name, Addr: srv.Addr(), Role: replication.Role(srv.Role)})

@@ -9,7 +9,7 @@ import (
 	"net"
 
 	"github.com/switchyard-db/switchyard/config"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 )
 
 // runDemo starts a replication sandbox with Switchyard in front of it, prints

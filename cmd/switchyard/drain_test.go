@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // TestAdminEndToEnd drives the admin API of the binary in front of the
 // sandbox: readiness, backends, config, and drain with a session that reads.
 func TestAdminEndToEnd(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	const token = "e2e-tok-5521"
 	p := startProc(t, sb, token, opsConfig(sb, token, "routing:\n  consistency: eventual\n"))
 	primary, replica := sb.Primary, sb.Replicas[0]

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // TestLimits checks that every limit returns its documented error through
 // the binary (docs/OPERATIONS.md, "Limits").
 func TestLimits(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	const token = "limits-tok-9"
 	// withUserLimit gives user app a max_connections of n.
 	withUserLimit := func(cfg string, n int) string {

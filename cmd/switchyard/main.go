@@ -18,7 +18,7 @@ import (
 	"syscall"
 
 	"github.com/switchyard-db/switchyard/config"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // The operator-side tests: admin API units (admin_test.go) and end-to-end
@@ -49,7 +50,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "ops tests: build switchyard: %v\n%s", err, out)
 		return 1
 	}
-	code := sandbox.Main(m, sandbox.Options{
+	code := sandboxtest.Main(m, sandbox.Options{
 		Replicas: 1,
 		Users:    []sandbox.User{appAccount, otherAccount},
 	})

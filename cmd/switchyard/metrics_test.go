@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // TestMetricsUnderWorkload runs a scripted workload through the binary and
 // checks that every metric family moves as the workload says it must.
 func TestMetricsUnderWorkload(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	const token = "metrics-tok-41"
 	p := startProc(t, sb, token, opsConfig(sb, token, "routing:\n  consistency: session\n  session_window: 1s\n"))
 	primary, replica := sb.Primary.Name, sb.Replicas[0].Name

@@ -19,7 +19,7 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-sql-driver/mysql"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 )
 
 // proc is a switchyard process started by a test, with its config file, its

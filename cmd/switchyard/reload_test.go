@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // TestReloadWhileClientsRun reloads a good file through the API, a bad one
 // through SIGHUP and a good one again, while clients keep running reads,
 // writes and transactions on sessions that must survive all of it.
 func TestReloadWhileClientsRun(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	const token = "reload-tok-77"
 	primary, replica := sb.Primary, sb.Replicas[0]
 	// Only app at first; eventual consistency so that reads spread.

@@ -13,7 +13,8 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-sql-driver/mysql"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // readServerClose checks that the proxy closes c within the time given
@@ -51,7 +52,7 @@ func countRows(t *testing.T, sb *sandbox.Sandbox, ids string) int {
 // next command), new connections are refused, the transaction may go on
 // and commit, and the process then exits 0 well within the drain timeout.
 func TestShutdownWaitsForTransaction(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	const token = "shutdown-tok-3"
 	p := startProc(t, sb, token, opsConfig(sb, token, "timeouts:\n  drain: 20s\n"))
 	ctx := context.Background()
@@ -106,7 +107,7 @@ func TestShutdownWaitsForTransaction(t *testing.T) {
 // process waits for the drain timeout, then closes the session without an
 // error packet (the transaction rolls back) and exits 0.
 func TestShutdownDrainTimeout(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	const token = "shutdown-tok-4"
 	const drain = time.Second
 	p := startProc(t, sb, token, opsConfig(sb, token, "timeouts:\n  drain: 1s\n"))

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // TestDjango runs the Django shop (django_app/run.py) through Switchyard
@@ -13,7 +13,7 @@ import (
 // transactions with savepoints, row locks, bulk operations and raw SQL, then a
 // fresh session that only reads.
 func TestDjango(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	requirePython(t, []string{"django", "MySQLdb"}, []string{"python3-django", "python3-mysqldb"})
 	for _, r := range routings {
 		t.Run(r.Name, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestDjango(t *testing.T) {
 // applied it yet. The replicas are stalled so that such a read is stale for
 // certain instead of by chance.
 func TestDjangoSlowWrite(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	requirePython(t, []string{"django", "MySQLdb"}, []string{"python3-django", "python3-mysqldb"})
 	r := routings[0] // the defaults: causal consistency, 1s window
 	db := "django_slow"

@@ -3,7 +3,7 @@ package apps
 import (
 	"testing"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // TestFlask runs the Flask + SQLAlchemy inventory service (flask_app/) with
@@ -12,7 +12,7 @@ import (
 // fresh session of requests that only read. PyMySQL runs with autocommit off,
 // so implicit_transactions decides whether its reads may use replicas.
 func TestFlask(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	requirePython(t, []string{"flask", "sqlalchemy", "pymysql"},
 		[]string{"python3-flask", "python3-sqlalchemy", "python3-pymysql"})
 	for _, r := range routings {

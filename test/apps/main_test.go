@@ -25,7 +25,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // switchyardBin is the switchyard executable TestMain builds.
@@ -55,7 +56,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "apps: build switchyard: %v\n%s", err, out)
 		return 1
 	}
-	return sandbox.Main(m, sandbox.Options{
+	return sandboxtest.Main(m, sandbox.Options{
 		Users: []sandbox.User{appUser},
 		// Every statement every server runs, from the start: the tests read
 		// which statements reached which server.

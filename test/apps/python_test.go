@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 )
 
 // python is Debian's interpreter, the one its python3-* packages serve (the

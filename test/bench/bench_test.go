@@ -17,13 +17,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchyard-db/switchyard/config"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // TestMain starts the replication sandbox that TestSysbenchThroughSwitchyard uses (the
 // other tests do not need it) and fails the run if goroutines outlive the tests.
 func TestMain(m *testing.M) {
-	code := sandbox.Main(m, sandbox.Options{Replicas: 2})
+	code := sandboxtest.Main(m, sandbox.Options{Replicas: 2})
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)

@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // sysbenchFixture prepares small sysbench tables on the shared sandbox and
@@ -20,7 +21,7 @@ func sysbenchFixture(t *testing.T, weights map[string]int) (sysbench, *child, []
 		}
 		t.Skipf("%v (set %s=1 to fail instead)", err, sandbox.RequireEnv)
 	}
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	ctx := t.Context()
 	dir := t.TempDir()
 	syBin, err := buildSwitchyard(ctx, dir)

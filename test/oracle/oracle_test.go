@@ -7,8 +7,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/router"
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 var (
@@ -35,7 +36,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(files)
-	return sandbox.Main(m, sandbox.Options{
+	return sandboxtest.Main(m, sandbox.Options{
 		NoReplicas: true,
 		ExtraConfig: []string{
 			"secure_file_priv=" + files,
@@ -50,7 +51,7 @@ func testMain(m *testing.M) int {
 // newOracle returns an oracle on the shared sandbox's primary.
 func newOracle(t testing.TB) *Oracle {
 	t.Helper()
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	db, err := sb.RootDB(sb.Primary)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package sandbox
+package sandboxtest
 
 import (
 	"context"
@@ -11,20 +11,22 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 )
 
 // RequireEnv names the environment variable that, set to "1", turns "no server
 // binaries" from a skip into a test failure. CI sets it.
-const RequireEnv = "SWITCHYARD_REQUIRE_SANDBOX"
+const RequireEnv = sandbox.RequireEnv
 
 // shared is the sandbox Main provides for this test binary. The first Require
 // starts it.
 var shared struct {
 	mu      sync.Mutex
-	ran     bool    // Main was called
-	opts    Options // Main's options, for the start
-	started bool    // the first Require tried to start it
-	sb      *Sandbox
+	ran     bool            // Main was called
+	opts    sandbox.Options // Main's options, for the start
+	started bool            // the first Require tried to start it
+	sb      *sandbox.Sandbox
 	err     error
 }
 
@@ -39,7 +41,7 @@ var shared struct {
 // test that needs it with the reason. A SIGINT or SIGTERM closes every sandbox of
 // the process (also those from New, and those still starting) and exits with
 // status 1.
-func Main(m *testing.M, opts Options) int {
+func Main(m *testing.M, opts sandbox.Options) int {
 	flag.Parse() // for testing.Verbose; m.Run would parse them anyway
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -51,7 +53,7 @@ func Main(m *testing.M, opts Options) int {
 		case sig := <-sigs:
 			// Every sandbox of the process goes: the shared one, the tests' own, and
 			// any still starting.
-			if err := closeAll(); err != nil {
+			if err := sandbox.CloseAll(); err != nil {
 				fmt.Fprintf(os.Stderr, "sandbox: close: %v\n", err)
 			}
 			fmt.Fprintf(os.Stderr, "sandbox: %v: sandboxes removed, exiting\n", sig)
@@ -86,7 +88,7 @@ func closeShared() error {
 
 // Shared returns the sandbox of Main once a Require has started it, or nil: before
 // that, if Main was not called, or if the sandbox did not start (Require says why).
-func Shared() *Sandbox {
+func Shared() *sandbox.Sandbox {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	return shared.sb
@@ -97,7 +99,7 @@ func Shared() *Sandbox {
 // could not start, Require skips the test when server binaries are missing (failing
 // instead if SWITCHYARD_REQUIRE_SANDBOX=1) and fails it for any other reason. With
 // -short it skips the test and starts nothing.
-func Require(t testing.TB) *Sandbox {
+func Require(t testing.TB) *sandbox.Sandbox {
 	t.Helper()
 	skipShort(t)
 	sb, err := startShared()
@@ -112,7 +114,7 @@ var errNoMain = errors.New("sandbox.Require: no shared sandbox; call sandbox.Mai
 
 // startShared starts the shared sandbox on first use and returns it, or why it
 // is not there. The sandbox outlives the test that started it: Main closes it.
-func startShared() (*Sandbox, error) {
+func startShared() (*sandbox.Sandbox, error) {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if !shared.ran {
@@ -122,7 +124,7 @@ func startShared() (*Sandbox, error) {
 		return shared.sb, shared.err
 	}
 	shared.started = true
-	shared.sb, shared.err = Start(context.Background(), shared.opts)
+	shared.sb, shared.err = sandbox.Start(context.Background(), shared.opts)
 	switch sb, err := shared.sb, shared.err; {
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
@@ -136,10 +138,10 @@ func startShared() (*Sandbox, error) {
 // New starts a sandbox owned by one test and closes it when the test ends; for tests
 // that kill, stop or reconfigure servers. Missing binaries and -short skip or fail as
 // in Require.
-func New(t testing.TB, opts Options) *Sandbox {
+func New(t testing.TB, opts sandbox.Options) *sandbox.Sandbox {
 	t.Helper()
 	skipShort(t)
-	sb, err := Start(t.Context(), opts)
+	sb, err := sandbox.Start(t.Context(), opts)
 	if err != nil {
 		skipOrFail(t, err)
 	}
@@ -163,7 +165,7 @@ func skipShort(t testing.TB) {
 
 func skipOrFail(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, ErrNoServer) && os.Getenv(RequireEnv) != "1" {
+	if errors.Is(err, sandbox.ErrNoServer) && os.Getenv(RequireEnv) != "1" {
 		t.Skipf("sandbox unavailable (set %s=1 to fail instead): %v", RequireEnv, err)
 	}
 	t.Fatalf("sandbox: %v", err)

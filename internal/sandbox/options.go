@@ -11,6 +11,10 @@ import (
 // Credentials the sandbox creates besides those in Options. Replicas replicate as
 // ReplicationUser; tests that repoint a replica after a promotion need them too.
 const (
+	// RequireEnv names the environment variable that, set to 1, makes tests
+	// fail rather than skip when no server can be started.
+	RequireEnv = "SWITCHYARD_REQUIRE_SANDBOX"
+
 	ReplicationUser     = "repl"
 	ReplicationPassword = "repl-secret"
 )

@@ -13,7 +13,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // insertAndCheck writes row id on the primary, waits for replication and checks every
@@ -47,7 +48,7 @@ func insertAndCheck(t *testing.T, sb *sandbox.Sandbox, id int) {
 // TestRestarts kills, stops, pauses and restarts servers of a private sandbox and checks
 // that replication resumes each time.
 func TestRestarts(t *testing.T) {
-	sb := sandbox.New(t, sandbox.Options{})
+	sb := sandboxtest.New(t, sandbox.Options{})
 	replica := sb.Replicas[0]
 	insertAndCheck(t, sb, 1)
 

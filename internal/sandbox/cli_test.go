@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one poller.

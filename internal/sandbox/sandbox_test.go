@@ -12,10 +12,11 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/switchyard-db/switchyard/test/sandbox"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(sandbox.Main(m, sandbox.Options{})) }
+func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m, sandbox.Options{})) }
 
 // open returns a pool for user on srv, closed when the test ends.
 func open(t *testing.T, srv *sandbox.Server, user, password, db string) *sql.DB {
@@ -44,7 +45,7 @@ func errNumber(err error) uint16 {
 }
 
 func TestTopology(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	t.Logf("%s %s started in %s", sb.Flavor, sb.Version, sb.StartupTime)
 	if sb.Flavor != sandbox.FlavorMariaDB || sb.Version == "" {
 		t.Errorf("Flavor, Version = %q, %q, want mariadb and a version", sb.Flavor, sb.Version)
@@ -77,7 +78,7 @@ func TestTopology(t *testing.T) {
 
 // TestServerSettings checks the variables the issue asks for on every server.
 func TestServerSettings(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	ctx := ctxTimeout(t, 30*time.Second)
 	for _, srv := range sb.Servers() {
 		db, err := sb.RootDB(srv)
@@ -116,7 +117,7 @@ func TestServerSettings(t *testing.T) {
 }
 
 func TestWriteOnPrimaryReachesEveryReplica(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	ctx := ctxTimeout(t, 30*time.Second)
 	app := sb.Opts.Users[0]
 	primary := open(t, sb.Primary, app.Name, app.Password, "")
@@ -147,7 +148,7 @@ func TestWriteOnPrimaryReachesEveryReplica(t *testing.T) {
 }
 
 func TestReplicasRefuseApplicationWrites(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	ctx := ctxTimeout(t, 30*time.Second)
 	app := sb.Opts.Users[0]
 	primary := open(t, sb.Primary, app.Name, app.Password, "")
@@ -173,7 +174,7 @@ func TestReplicasRefuseApplicationWrites(t *testing.T) {
 }
 
 func TestUsersExistOnEveryServer(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	ctx := ctxTimeout(t, 30*time.Second)
 	o := sb.Opts
 	for _, srv := range sb.Servers() {
@@ -206,7 +207,7 @@ func TestUsersExistOnEveryServer(t *testing.T) {
 }
 
 func TestMonitorUser(t *testing.T) {
-	sb := sandbox.Require(t)
+	sb := sandboxtest.Require(t)
 	ctx := ctxTimeout(t, 30*time.Second)
 	m := sb.Opts.Monitor
 	for _, r := range sb.Replicas {

@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// errInterrupted fails a Start begun after closeAll.
+// errInterrupted fails a Start begun after CloseAll.
 var errInterrupted = errors.New("sandbox: process is shutting down")
 
 // registry tracks every sandbox of this process so a signal handler can remove them
@@ -15,13 +15,13 @@ var registry = struct {
 	mu          sync.Mutex
 	live        map[*Sandbox]bool
 	starting    sync.WaitGroup // Starts in progress
-	interrupted bool           // closeAll has begun; no new Starts
+	interrupted bool           // CloseAll has begun; no new Starts
 }{live: map[*Sandbox]bool{}}
 
-// abortStarts is cancelled by closeAll; every Start's context derives from it.
+// abortStarts is cancelled by CloseAll; every Start's context derives from it.
 var abortStarts, abortAll = context.WithCancel(context.Background())
 
-// beginStart registers a Start in progress and returns its context, which closeAll
+// beginStart registers a Start in progress and returns its context, which CloseAll
 // cancels, and a function to call when Start returns.
 func beginStart(ctx context.Context) (context.Context, func(), error) {
 	registry.mu.Lock()
@@ -51,9 +51,9 @@ func unregister(sb *Sandbox) {
 	delete(registry.live, sb)
 }
 
-// closeAll aborts Starts in progress (which clean up after themselves), waits for them,
+// CloseAll aborts Starts in progress (which clean up after themselves), waits for them,
 // then closes every open sandbox. Later Starts fail. Signal handlers call it before exit.
-func closeAll() error {
+func CloseAll() error {
 	registry.mu.Lock()
 	registry.interrupted = true
 	registry.mu.Unlock()
