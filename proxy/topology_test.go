@@ -24,9 +24,9 @@ import (
 func monitored(t *testing.T) (*sandbox.Sandbox, *replication.Monitor, *testProxy) {
 	t.Helper()
 	sb := sandboxtest.New(t, sandbox.Options{Users: []sandbox.User{{Name: appUser, Password: appPass}, {Name: hashUser, Password: hashPass}, {Name: otherUser, Password: otherPass}}})
-	var backends []replication.Backend
+	var backends []replication.Server
 	for _, srv := range sb.Servers() {
-		backends = append(backends, replication.Backend{Name: srv.Name, Addr: srv.Addr()})
+		backends = append(backends, replication.Server{Name: srv.Name, Addr: srv.Addr()})
 	}
 	var p atomic.Pointer[testProxy]
 	down := map[string]bool{}

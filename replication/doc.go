@@ -28,7 +28,7 @@
 //     when a probe sees one of them read-only; the last primary missing a probe does
 //     not end it, since it may still be writable.
 //
-// Backend.Role overrides the election: RolePrimary pins a backend as the primary and
+// Server.Role overrides the election: RolePrimary pins a backend as the primary and
 // RoleReplica keeps a backend from ever becoming it.
 //
 // # Health states

@@ -84,9 +84,9 @@ func startMonitor(t *testing.T, sb *sandbox.Sandbox, opts replication.Options) *
 		w.changes = append(w.changes, s)
 		w.mu.Unlock()
 	}
-	var backends []replication.Backend
+	var backends []replication.Server
 	for _, srv := range sb.Servers() {
-		backends = append(backends, replication.Backend{Name: srv.Name, Addr: srv.Addr()})
+		backends = append(backends, replication.Server{Name: srv.Name, Addr: srv.Addr()})
 	}
 	m, err := replication.New(backends, opts)
 	if err != nil {

@@ -18,7 +18,7 @@ var ErrRunning = errors.New("replication monitor already run")
 // Primary, Usable, Stats, Ready and Recheck are safe for concurrent use from any
 // goroutine, before, during and after Run; they never block and never touch a server.
 type Monitor struct {
-	backends   []Backend
+	backends   []Server
 	index      map[string]int // backend name -> position; never modified after New
 	opts       Options
 	log        *slog.Logger
@@ -53,7 +53,7 @@ type backendState struct {
 }
 
 // New returns a monitor for backends; it does not connect to anything until Run.
-func New(backends []Backend, opts Options) (*Monitor, error) {
+func New(backends []Server, opts Options) (*Monitor, error) {
 	opts, err := opts.withDefaults()
 	if err = errors.Join(err, checkBackends(backends)); err != nil {
 		return nil, fmt.Errorf("replication monitor: %w", err)
@@ -263,7 +263,7 @@ func (m *Monitor) elect() {
 
 // warnWritable logs a server that has just become writable without being elected
 // primary: a RoleReplica backend, or one beside a pinned or conflicting primary.
-func (m *Monitor) warnWritable(b Backend, prev, obs *observation) {
+func (m *Monitor) warnWritable(b Server, prev, obs *observation) {
 	if obs.err != nil || obs.readOnly || prev == nil || !prev.readOnly || b.Name == m.primary {
 		return
 	}
@@ -271,7 +271,7 @@ func (m *Monitor) warnWritable(b Backend, prev, obs *observation) {
 }
 
 // logTransition logs and counts a change of health.
-func (m *Monitor) logTransition(b Backend, prev, next health) {
+func (m *Monitor) logTransition(b Server, prev, next health) {
 	log := m.log.With("backend", b.Name)
 	switch {
 	case !prev.checked:

@@ -18,9 +18,9 @@ type fakeRun struct {
 
 func newFakeRun(t *testing.T, opts Options, names ...string) *fakeRun {
 	f := &fakeRun{t: t, now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	var bs []Backend
+	var bs []Server
 	for i, n := range names {
-		bs = append(bs, Backend{Name: n, Addr: "127.0.0.1:" + string(rune('1'+i))})
+		bs = append(bs, Server{Name: n, Addr: "127.0.0.1:" + string(rune('1'+i))})
 	}
 	opts.User = "monitor"
 	opts.OnChange = func(s *Snapshot) { f.changes = append(f.changes, s) }

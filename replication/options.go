@@ -13,7 +13,7 @@ import (
 // Role is a backend's place in the replication topology.
 type Role string
 
-// Roles. RoleAuto appears only in Backend.Role; a BackendStatus is always RolePrimary or
+// Roles. RoleAuto appears only in Server.Role; a BackendStatus is always RolePrimary or
 // RoleReplica.
 const (
 	RoleAuto    Role = ""
@@ -21,8 +21,8 @@ const (
 	RoleReplica Role = "replica"
 )
 
-// Backend is one server to watch.
-type Backend struct {
+// Server is one server to watch.
+type Server struct {
 	Name string // unique label used in snapshots, logs and metrics
 	Addr string // host:port
 	// Role is the configured role. RoleAuto, the default, lets the monitor elect the
@@ -137,7 +137,7 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // checkBackends reports every problem with the backend list.
-func checkBackends(backends []Backend) error {
+func checkBackends(backends []Server) error {
 	var errs []error
 	if len(backends) == 0 {
 		errs = append(errs, errors.New("backends: none"))

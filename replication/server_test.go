@@ -112,16 +112,16 @@ func TestOptionsDefaults(t *testing.T) {
 func TestNewRejects(t *testing.T) {
 	tests := []struct {
 		name     string
-		backends []Backend
+		backends []Server
 		opts     Options
 		want     []string
 	}{
-		{"everything", []Backend{{Name: "a", Addr: "nohost"}, {Name: "a", Addr: "h:1", Role: "boss"}, {Addr: "h:2"}},
+		{"everything", []Server{{Name: "a", Addr: "nohost"}, {Name: "a", Addr: "h:1", Role: "boss"}, {Addr: "h:2"}},
 			Options{Interval: -1, ReadmitAfter: -2, Heartbeat: HeartbeatOptions{Table: "x; DROP TABLE y"}},
 			[]string{"user: required", "interval: -1ns is negative", "readmit after: -2", `heartbeat table: "x; DROP TABLE y"`,
 				"backends[0].addr:", `backends[1].name: "a" is already backends[0]`, `backends[1].role: "boss"`, "backends[2].name: required"}},
 		{"no backends", nil, Options{User: "m"}, []string{"backends: none"}},
-		{"two pinned primaries", []Backend{{Name: "a", Addr: "h:1", Role: RolePrimary}, {Name: "b", Addr: "h:2", Role: RolePrimary}},
+		{"two pinned primaries", []Server{{Name: "a", Addr: "h:1", Role: RolePrimary}, {Name: "b", Addr: "h:2", Role: RolePrimary}},
 			Options{User: "m"}, []string{"backends[1].role: backends[0] is already primary"}},
 	}
 	for _, tt := range tests {
@@ -140,7 +140,7 @@ func TestNewRejects(t *testing.T) {
 
 // TestNewSnapshot checks the snapshot a monitor publishes before Run.
 func TestNewSnapshot(t *testing.T) {
-	m, err := New([]Backend{{Name: "db1", Addr: "127.0.0.1:1", Role: RolePrimary}, {Name: "db2", Addr: "127.0.0.1:2"}},
+	m, err := New([]Server{{Name: "db1", Addr: "127.0.0.1:1", Role: RolePrimary}, {Name: "db2", Addr: "127.0.0.1:2"}},
 		Options{User: "monitor"})
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ const (
 type BackendStatus struct {
 	Name string
 	Addr string
-	Hint Role // the configured Backend.Role
+	Hint Role // the configured Server.Role
 	Role Role // RolePrimary for Snapshot.Primary, RoleReplica for every other backend
 
 	State State

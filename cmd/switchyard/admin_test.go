@@ -578,9 +578,9 @@ func TestNeedsRestart(t *testing.T) {
 // checks what monitorHealth makes of its snapshots.
 func TestMonitorHealth(t *testing.T) {
 	sb := sandboxtest.Require(t)
-	var backends []replication.Backend
+	var backends []replication.Server
 	for _, srv := range sb.Servers() {
-		backends = append(backends, replication.Backend{Name: srv.Name, Addr: srv.Addr(), Role: replication.Role(srv.Role)})
+		backends = append(backends, replication.Server{Name: srv.Name, Addr: srv.Addr(), Role: replication.Role(srv.Role)})
 	}
 	mon, err := replication.New(backends, replication.Options{
 		User:     sb.Opts.Monitor.Name,

@@ -17,9 +17,9 @@ import (
 
 // newMonitor builds the replication monitor for cfg. The caller runs it.
 func newMonitor(cfg *config.Config, log *slog.Logger, onChange func(*replication.Snapshot)) (*replication.Monitor, error) {
-	backends := make([]replication.Backend, 0, len(cfg.Backends))
+	backends := make([]replication.Server, 0, len(cfg.Backends))
 	for _, b := range cfg.Backends {
-		backends = append(backends, replication.Backend{Name: b.Label(), Addr: b.Address, Role: replication.Role(b.Role)})
+		backends = append(backends, replication.Server{Name: b.Label(), Addr: b.Address, Role: replication.Role(b.Role)})
 	}
 	m := cfg.Monitor
 	return replication.New(backends, replication.Options{
