@@ -48,6 +48,7 @@ type backendState struct {
 	// defaultSQLMode is the server's sql_mode as a new connection sees it,
 	// read on each new connection.
 	defaultSQLMode atomic.Pointer[string]
+	sqlModeAt      atomic.Int64 // unix nanos when defaultSQLMode was read
 	// cut is closed by Abandon: connection attempts in progress give up.
 	cut atomic.Pointer[chan struct{}]
 	// down reports whether the monitor has excluded the backend (see
@@ -72,8 +73,14 @@ func (b *Backend) attachMetrics(m *metrics) {
 }
 
 // learnSQLMode reads the sql_mode a new connection starts with, which
-// sessions use to tokenize their statements until they set their own.
+// sessions use to tokenize their statements until they set their own. A
+// server's default rarely changes: it is read on the first connection and
+// then at most once every sqlModeRecheck, not on every dial.
 func (b *backendState) learnSQLMode(bc *backendConn) error {
+	now := time.Now().UnixNano()
+	if at := b.sqlModeAt.Load(); at != 0 && now-at < int64(sqlModeRecheck) {
+		return nil
+	}
 	v, err := bc.queryValue("SELECT @@SESSION.sql_mode")
 	if err != nil {
 		return err
@@ -81,8 +88,12 @@ func (b *backendState) learnSQLMode(bc *backendConn) error {
 	if old := b.defaultSQLMode.Load(); old == nil || *old != v {
 		b.defaultSQLMode.Store(&v)
 	}
+	b.sqlModeAt.Store(now)
 	return nil
 }
+
+// sqlModeRecheck is how often learnSQLMode reads a server's default again.
+const sqlModeRecheck = time.Minute
 
 // sqlMode returns the server's default sql_mode, "" until a connection read it.
 func (b *backendState) sqlMode() string {

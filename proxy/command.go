@@ -424,10 +424,11 @@ func (s *session) forwardTo(bc *backendConn, p []byte, relay func(*backendConn, 
 		s.activeReplica.Store(bc)
 		defer s.activeReplica.Store(nil)
 		if s.retryable && s.srv.excluded(bc.backend) {
-			// The monitor excluded it after it was chosen, and its
-			// Abandon may have looked for statements there already: the
-			// read runs elsewhere.
-			return s.backendFailed(bc, errExcluded)
+			// The monitor excluded it (down or lagging) after it was
+			// chosen, and its Abandon may have looked for statements
+			// there already: the read runs elsewhere; the connection,
+			// unused, stays.
+			return errRetry
 		}
 	}
 	s.sent = time.Now()

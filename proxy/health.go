@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"time"
 )
 
@@ -28,10 +27,6 @@ func (s *Server) excluded(b *Backend) bool {
 	h := s.opts().Health
 	return h != nil && !h(b.Name) && b.Addr != s.primary().Addr
 }
-
-// errExcluded fails a statement about to run on a backend the monitor has
-// just found down.
-var errExcluded = errors.New("the monitor found the backend down")
 
 // markFailed keeps a backend that could not be reached out of read rotation
 // for a second, until the monitor (or the next try) says otherwise.
