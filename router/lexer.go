@@ -393,8 +393,14 @@ const (
 // given version (digits 0: none); mariadb marks "/*M!".
 func versionReading(mariadb bool, digits, v int) execReading {
 	switch {
+	case mariadb && digits == 6 && v >= 900000:
+		// No MariaDB has such a version, and MySQL never runs /*M!
+		// (mariadb-dump's /*M!999999 hides text from every server).
+		return readComment
 	case digits == 6 && v >= 900000:
-		return readComment // no server has such a version
+		// MariaDB has no such version; MySQL reads five digits, 90000
+		// and up: MySQL 9 runs it.
+		return readAmbiguous
 	case mariadb:
 		return readAmbiguous // MySQL never runs /*M!
 	case digits == 0, digits == 5 && v < 50700:

@@ -75,10 +75,7 @@ func scan(lx *lexer, f *features, ctx scanCtx, st stop) token {
 				f.unknown = true
 			}
 			if p1.is(".") {
-				f.flags |= sequenceColumn(t)
-				if f.flags&FlagSideEffect != 0 {
-					f.write = true
-				}
+				f.noteColumn(t)
 			}
 		case tokUserVar:
 			if into || lx.peek().is(":=") {
@@ -137,10 +134,16 @@ func scanWord(lx *lexer, f *features, ctx scanCtx, t, p1, p2 token, into *bool) 
 		return
 	}
 	if p1.is(".") {
-		f.flags |= sequenceColumn(t)
-		if f.flags&FlagSideEffect != 0 {
-			f.write = true
-		}
+		f.noteColumn(t)
+	}
+}
+
+// noteColumn notes the word or quoted name t read as a column after '.'.
+func (f *features) noteColumn(t token) {
+	flags := sequenceColumn(t)
+	f.flags |= flags
+	if flags&FlagSideEffect != 0 {
+		f.write = true
 	}
 }
 
