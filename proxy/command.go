@@ -278,10 +278,7 @@ func commandName(c byte) string {
 
 // query serves COM_QUERY: classify, route, run, remember.
 func (s *session) query(p []byte) error {
-	var sql string
-	if len(p) > 1 {
-		sql = unsafe.String(&p[1], len(p)-1)
-	}
+	sql := unsafe.String(&p[1], len(p)-1) // dispatch answered the empty query
 	c := router.ClassifyMode(sql, s.lexMode())
 	if c.Kind == router.KindKill {
 		return s.kill(killArgs(c)) // Switchyard's connection ids, not a server's
