@@ -124,9 +124,17 @@ func TestIdleTimeoutError(t *testing.T) {
 
 	t.Run("pymysql", func(t *testing.T) {
 		py := pymysqlPython(t)
-		cmd := osexec.Command(py, "-c", idleScript, p.addr, appUser, appPass)
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
+		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // bounds every read below
+		defer cancel()
+		cmd := osexec.CommandContext(pctx, py, "-c", idleScript, p.addr, appUser, appPass)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

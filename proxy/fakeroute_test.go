@@ -163,10 +163,18 @@ func TestWritableReplicaReported(t *testing.T) {
 		return nil
 	})
 	queryString(t, fp.db(t, ""), "SELECT * FROM t")
+	found := false
 	for _, b := range fp.Backends() {
-		if b.Name == "replica1" && !slices.Equal(b.WritableBy, []string{appUser}) {
+		if b.Name != "replica1" {
+			continue
+		}
+		found = true
+		if !slices.Equal(b.WritableBy, []string{appUser}) {
 			t.Errorf("replica1 writable by %v, want [%s]", b.WritableBy, appUser)
 		}
+	}
+	if !found {
+		t.Errorf("no backend replica1 in %+v", fp.Backends())
 	}
 }
 

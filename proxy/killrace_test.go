@@ -35,8 +35,9 @@ func TestKillAfterHandOff(t *testing.T) {
 			waitPoolWaiters(t, p)
 			by, _ := p.lookup(bystander.connID)
 
-			var handedOn atomic.Bool
+			var handedOn, aimed atomic.Bool
 			testHookKillAimed = func(_ *session, bc *backendConn) {
+				aimed.Store(true)
 				// Let the target finish and the bystander start.
 				deadline := time.Now().Add(5 * time.Second)
 				for by.active.Load() == nil && time.Now().Before(deadline) {
@@ -54,6 +55,9 @@ func TestKillAfterHandOff(t *testing.T) {
 				t.Fatalf("%s: %v", kill, parseErr(ok))
 			}
 			testHookKillAimed = nil
+			if !aimed.Load() {
+				t.Fatalf("%s never aimed at the target's connection: the race was not exercised", kill)
+			}
 			if handedOn.Load() {
 				t.Errorf("the connection the KILL was aimed at passed to another session before the KILL went out")
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"os"
 	osexec "os/exec"
 	"strconv"
 	"strings"
@@ -153,6 +155,9 @@ func pymysqlPython(t *testing.T) string {
 		if osexec.Command(py, "-c", "import pymysql").Run() == nil {
 			return py
 		}
+	}
+	if os.Getenv(sandbox.RequireEnv) == "1" {
+		t.Fatal("no python3 can import pymysql (apt-get install python3-pymysql)")
 	}
 	t.Skip("no python3 can import pymysql (apt-get install python3-pymysql)")
 	return ""

@@ -78,16 +78,16 @@ func TestReplicaRefusalRunsOnPrimary(t *testing.T) {
 			t.Errorf("%s: ro.log holds %d rows, %d from the primary; want exactly the primary's one", srv.Name, n, onPrimary)
 		}
 	}
-	// The session goes on normally; it wrote, so its next read is causal.
-	if got := serverID(t, c, "SELECT @@server_id"); got == 0 {
-		t.Errorf("no server id after the refusal")
+	// The session goes on normally: a plain read still goes to a replica.
+	if got := serverID(t, c, "SELECT @@server_id"); got == sb.Primary.ServerID {
+		t.Errorf("after the refusal, a plain read ran on the primary")
 	}
 }
 
 // TestReplicaSessionsStayReadOnly checks that the session's own transaction
 // access mode never reaches replica connections: after SET SESSION
-// TRANSACTION READ WRITE (and tx_read_only=0, SET STATEMENT) replicas still
-// refuse writes, and the primary keeps the session's setting.
+// TRANSACTION READ WRITE (and tx_read_only=0) every replica connection is
+// still read-only, and the primary keeps the session's setting.
 func TestReplicaSessionsStayReadOnly(t *testing.T) {
 	p := startProxy(t, eventual)
 	c := p.session(t, "")
@@ -101,14 +101,19 @@ func TestReplicaSessionsStayReadOnly(t *testing.T) {
 	}
 	for _, set := range []string{"SET SESSION TRANSACTION READ WRITE", "SET SESSION tx_read_only = 0", "SET SESSION TRANSACTION READ ONLY", "SET SESSION tx_read_only = OFF"} {
 		exec(t, c, set)
-		for range 4 { // both replicas, whichever the rotation gives
+		seen := map[int]bool{}
+		for range 4 { // round robin: both replicas
 			id, ro := readOnly("")
+			seen[id] = true
 			if id == p.sb.Primary.ServerID {
 				t.Fatalf("after %s: the read ran on the primary", set)
 			}
 			if ro != 1 {
 				t.Errorf("after %s: replica %d has tx_read_only = %d, want 1", set, id, ro)
 			}
+		}
+		if len(seen) != len(p.sb.Replicas) {
+			t.Errorf("after %s: reads ran on %v, want every replica", set, seen)
 		}
 		_, ro := readOnly("/* switchyard:route=primary */")
 		want := 0
@@ -154,7 +159,9 @@ func TestReadOnlyTransactions(t *testing.T) {
 	// BEGIN inside a read-only transaction commits it and opens a real one
 	// on the primary: the inserts roll back together.
 	exec(t, c, "START TRANSACTION READ ONLY")
-	serverID(t, c, "SELECT @@server_id")
+	if got := serverID(t, c, "SELECT @@server_id"); got == p.sb.Primary.ServerID {
+		t.Fatalf("read-only transaction on the primary")
+	}
 	exec(t, c, "BEGIN")
 	if got := serverID(t, c, "SELECT @@server_id"); got != p.sb.Primary.ServerID {
 		t.Errorf("after BEGIN, a read ran on %d, want the primary's transaction", got)
@@ -169,7 +176,9 @@ func TestReadOnlyTransactions(t *testing.T) {
 
 	// DDL commits the read-only transaction and runs on the primary.
 	exec(t, c, "START TRANSACTION READ ONLY")
-	serverID(t, c, "SELECT @@server_id")
+	if got := serverID(t, c, "SELECT @@server_id"); got == p.sb.Primary.ServerID {
+		t.Fatalf("read-only transaction on the primary")
+	}
 	exec(t, c, "CREATE TABLE rotx.t2 (id INT)")
 	exec(t, c, "INSERT INTO rotx.t2 VALUES (1)")
 	if err := p.primaryDB(t).QueryRow("SELECT COUNT(*) FROM rotx.t2").Scan(&n); err != nil || n != 1 {

@@ -157,17 +157,15 @@ func (m *misroute) mustRun(t testing.TB, c *sql.Conn, query string) stmtResult {
 // primary: audit rows with the primary's server_id.
 func (m *misroute) calls(t testing.TB, name string) int {
 	t.Helper()
-	n, _ := strconv.Atoi(m.rootValue(t, m.sb.Primary,
+	return mustAtoi(t, m.rootValue(t, m.sb.Primary,
 		"SELECT COUNT(*) FROM mr.audit WHERE tbl = ? AND server_id = ?", name, m.sb.Primary.ServerID))
-	return n
 }
 
 // rowCount returns how many committed rows of mr.t with id the server srv
 // holds.
 func (m *misroute) rowCount(t testing.TB, srv *sandbox.Server, id int) int {
 	t.Helper()
-	n, _ := strconv.Atoi(m.rootValue(t, srv, "SELECT COUNT(*) FROM mr.t WHERE id = ?", id))
-	return n
+	return mustAtoi(t, m.rootValue(t, srv, "SELECT COUNT(*) FROM mr.t WHERE id = ?", id))
 }
 
 // expectRows checks that the primary holds want rows with id, and, once
@@ -277,8 +275,7 @@ func (m *misroute) tableExists(t testing.TB, srv *sandbox.Server, tbl string) bo
 // sequenceNext returns mr.seq's next value on srv without taking it.
 func (m *misroute) sequenceNext(t testing.TB, srv *sandbox.Server) int {
 	t.Helper()
-	n, _ := strconv.Atoi(m.rootValue(t, srv, "SELECT next_not_cached_value FROM mr.seq"))
-	return n
+	return mustAtoi(t, m.rootValue(t, srv, "SELECT next_not_cached_value FROM mr.seq"))
 }
 
 // mustAtoi parses a number the server returned.
