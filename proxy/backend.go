@@ -7,35 +7,25 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchyard-db/switchyard/replication"
 )
 
 // Backend is one configured MySQL/MariaDB server behind Switchyard. Its
 // connections are backendConns, pooled per user (userPool).
 type Backend struct {
-	Name   string // label for logs and metrics
-	Addr   string // host:port
-	Role   Role   // RoleAuto: decided by the topology
-	Weight int    // share of reads; 0 takes none
+	Name   string           // label for logs and metrics
+	Addr   string           // host:port
+	Role   replication.Role // replication.RoleAuto: decided by the topology (Options.Primary), else the first backend
+	Weight int              // share of reads; 0 takes none
 
 	// The fields above are fixed once the Backend is in use; Server.Update
 	// makes new Backends that share the state below with the old ones.
 	*backendState
 }
 
-// Role is a backend's configured role in the replication topology.
-type Role string
-
-// Backend roles. RoleAuto leaves it to the topology: the monitor's view of
-// read_only (Options.Primary), else the first backend.
-const (
-	RoleAuto    Role = ""
-	RolePrimary Role = "primary"
-	RoleReplica Role = "replica"
-)
-
 // roleName names b's role in messages: "backend" when the topology decides.
 func (b *Backend) roleName() string {
-	if b.Role == RoleAuto {
+	if b.Role == replication.RoleAuto {
 		return "backend"
 	}
 	return string(b.Role)

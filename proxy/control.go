@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/switchyard-db/switchyard/replication"
 )
 
 // Control of a running Server: reload, drain, and status for the admin API.
@@ -71,11 +73,11 @@ func (s *Server) Drain(name string, drained bool) error {
 
 // BackendStatus describes one backend for the admin API.
 type BackendStatus struct {
-	Name    string `json:"name"`
-	Address string `json:"address"`
-	Role    Role   `json:"role"`
-	Weight  int    `json:"weight"`
-	Drained bool   `json:"drained"`
+	Name    string           `json:"name"`
+	Address string           `json:"address"`
+	Role    replication.Role `json:"role"`
+	Weight  int              `json:"weight"`
+	Drained bool             `json:"drained"`
 	// Usable is whether the backend may take new reads now (replicas) or
 	// writes (the primary).
 	Usable bool `json:"usable"`
@@ -95,11 +97,11 @@ func (s *Server) Backends() []BackendStatus {
 	for _, b := range s.opts().Backends {
 		bs := BackendStatus{Name: b.Name, Address: b.Addr, Role: b.Role, Weight: b.Weight, Drained: b.drained.Load()}
 		if b == primary {
-			bs.Role = RolePrimary
+			bs.Role = replication.RolePrimary
 			bs.Usable = b.failedUntil.Load() <= time.Now().UnixNano()
 		} else {
-			if bs.Role == RoleAuto {
-				bs.Role = RoleReplica
+			if bs.Role == replication.RoleAuto {
+				bs.Role = replication.RoleReplica
 			}
 			bs.Usable = s.usable(b)
 			bs.WritableBy = b.writableBy()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/replication"
 	"github.com/switchyard-db/switchyard/router"
 )
 
@@ -34,7 +35,7 @@ func TestPoolTimeoutWrapsSentinel(t *testing.T) {
 // any replica when routing.no_replica is error.
 func TestNoReplicaWrapsSentinel(t *testing.T) {
 	srv, err := New(Options{
-		Backends:       []*Backend{{Name: "db1", Addr: "127.0.0.1:1", Role: RolePrimary, Weight: 1}},
+		Backends:       []*Backend{{Name: "db1", Addr: "127.0.0.1:1", Role: replication.RolePrimary, Weight: 1}},
 		NoReplicaError: true,
 		RSAKey:         testKey(),
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),

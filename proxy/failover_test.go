@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/replication"
 	"github.com/switchyard-db/switchyard/router"
 	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
@@ -21,7 +22,7 @@ func startProxyOn(t *testing.T, sb *sandbox.Sandbox, mod func(*Options)) *testPr
 	return startProxy(t, func(o *Options) {
 		o.Backends = nil
 		for _, srv := range sb.Servers() {
-			o.Backends = append(o.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: Role(srv.Role), Weight: 1})
+			o.Backends = append(o.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: replication.Role(srv.Role), Weight: 1})
 		}
 		if mod != nil {
 			mod(o)

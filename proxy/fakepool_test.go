@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/replication"
 )
 
 // Unit tests of userPool against a fakeServer: hand-off to waiters in
@@ -32,7 +33,7 @@ func appCred() *credential {
 // those it took.
 func fakePool(t *testing.T, f *fakeServer, opts PoolOptions) *userPool {
 	t.Helper()
-	b := &Backend{Name: "fake", Addr: f.addr, Role: RolePrimary, backendState: &backendState{}}
+	b := &Backend{Name: "fake", Addr: f.addr, Role: replication.RolePrimary, backendState: &backendState{}}
 	opts = opts.withDefaults()
 	opts.roundTrip = 2 * time.Second
 	p := b.pool(appUser, opts)

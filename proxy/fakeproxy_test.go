@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/replication"
 )
 
 // fakeProxy is a Server in front of fake backends: a primary and replicas,
@@ -25,11 +26,11 @@ func startFakeProxy(t *testing.T, n int, mod func(*Options)) *fakeProxy {
 	fp := &fakeProxy{primary: startFake(t, nil)}
 	opts := testOptions(t)
 	opts.ServerVersion = fakeVersion // no greeting probe of the primary
-	opts.Backends = []*Backend{{Name: "primary", Addr: fp.primary.addr, Role: RolePrimary, Weight: 1}}
+	opts.Backends = []*Backend{{Name: "primary", Addr: fp.primary.addr, Role: replication.RolePrimary, Weight: 1}}
 	for i := range n {
 		f := startFake(t, nil)
 		fp.replicas = append(fp.replicas, f)
-		opts.Backends = append(opts.Backends, &Backend{Name: fmt.Sprintf("replica%d", i+1), Addr: f.addr, Role: RoleReplica, Weight: 1})
+		opts.Backends = append(opts.Backends, &Backend{Name: fmt.Sprintf("replica%d", i+1), Addr: f.addr, Role: replication.RoleReplica, Weight: 1})
 	}
 	if mod != nil {
 		mod(&opts)

@@ -24,6 +24,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/replication"
 	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
@@ -83,7 +84,7 @@ func startProxy(t testing.TB, mod func(*Options)) *testProxy {
 	sb := sandboxtest.Require(t)
 	opts := testOptions(t)
 	for _, srv := range sb.Servers() {
-		opts.Backends = append(opts.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: Role(srv.Role), Weight: 1})
+		opts.Backends = append(opts.Backends, &Backend{Name: srv.Name, Addr: srv.Addr(), Role: replication.Role(srv.Role), Weight: 1})
 	}
 	if mod != nil {
 		mod(&opts)

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"os"
 	osexec "os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	driver "github.com/go-sql-driver/mysql"

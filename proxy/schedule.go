@@ -1,6 +1,10 @@
 package proxy
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/switchyard-db/switchyard/replication"
+)
 
 // replicaSchedule is a weighted round-robin schedule: each replica appears
 // as often as its weight (reduced by the weights' common divisor).
@@ -15,7 +19,7 @@ type replicaSchedule struct {
 // in the schedule either way: pickReplica skips whichever backend is the
 // primary at the time unless reads from the primary are on.
 func newReplicaSchedule(backends []*Backend, withPrimary bool) *replicaSchedule {
-	reads := func(b *Backend) bool { return (b.Role != RolePrimary || withPrimary) && b.Weight > 0 }
+	reads := func(b *Backend) bool { return (b.Role != replication.RolePrimary || withPrimary) && b.Weight > 0 }
 	g := 0
 	for _, b := range backends {
 		if reads(b) {

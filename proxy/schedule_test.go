@@ -3,6 +3,8 @@ package proxy
 import (
 	"slices"
 	"testing"
+
+	"github.com/switchyard-db/switchyard/replication"
 )
 
 // scheduleNames lists the backends of a schedule's slots by name.
@@ -22,7 +24,7 @@ func TestReplicaScheduleWeights(t *testing.T) {
 		want        []string
 	}{
 		{"equal weights", []*Backend{
-			{Name: "p", Role: RolePrimary, Weight: 1}, {Name: "r1", Weight: 1}, {Name: "r2", Weight: 1},
+			{Name: "p", Role: replication.RolePrimary, Weight: 1}, {Name: "r1", Weight: 1}, {Name: "r2", Weight: 1},
 		}, false, []string{"r1", "r2"}},
 		{"weights interleave", []*Backend{
 			{Name: "r1", Weight: 1}, {Name: "r2", Weight: 3},
@@ -31,18 +33,18 @@ func TestReplicaScheduleWeights(t *testing.T) {
 			{Name: "r1", Weight: 20}, {Name: "r2", Weight: 40}, {Name: "r3", Weight: 60},
 		}, false, []string{"r1", "r2", "r3", "r2", "r3", "r3"}},
 		{"divisor over readers only", []*Backend{
-			{Name: "p", Role: RolePrimary, Weight: 7}, {Name: "r1", Weight: 2}, {Name: "r2", Weight: 4},
+			{Name: "p", Role: replication.RolePrimary, Weight: 7}, {Name: "r1", Weight: 2}, {Name: "r2", Weight: 4},
 		}, false, []string{"r1", "r2", "r2"}},
 		{"weight 0 takes no reads", []*Backend{
 			{Name: "r1", Weight: 0}, {Name: "r2", Weight: 5},
 		}, false, []string{"r2"}},
 		{"configured primary with read_from_primary", []*Backend{
-			{Name: "p", Role: RolePrimary, Weight: 2}, {Name: "r1", Weight: 2}, {Name: "r2", Weight: 4},
+			{Name: "p", Role: replication.RolePrimary, Weight: 2}, {Name: "r1", Weight: 2}, {Name: "r2", Weight: 4},
 		}, true, []string{"p", "r1", "r2", "r2"}},
 		{"primary by discovery stays in", []*Backend{
 			{Name: "a", Weight: 1}, {Name: "b", Weight: 1},
 		}, false, []string{"a", "b"}},
-		{"only a primary", []*Backend{{Name: "p", Role: RolePrimary, Weight: 1}}, false, nil},
+		{"only a primary", []*Backend{{Name: "p", Role: replication.RolePrimary, Weight: 1}}, false, nil},
 		{"no weights", []*Backend{{Name: "r1"}, {Name: "r2"}}, false, nil},
 	} {
 		got := scheduleNames(newReplicaSchedule(tc.backends, tc.withPrimary))
@@ -93,9 +95,9 @@ func picks(s *Server, n int) map[string]int {
 func TestPickReplica(t *testing.T) {
 	backends := func() []*Backend {
 		return []*Backend{
-			{Name: "p", Addr: "127.0.0.1:1", Role: RolePrimary, Weight: 1},
-			{Name: "r1", Addr: "127.0.0.1:2", Role: RoleReplica, Weight: 1},
-			{Name: "r2", Addr: "127.0.0.1:3", Role: RoleReplica, Weight: 3},
+			{Name: "p", Addr: "127.0.0.1:1", Role: replication.RolePrimary, Weight: 1},
+			{Name: "r1", Addr: "127.0.0.1:2", Role: replication.RoleReplica, Weight: 1},
+			{Name: "r2", Addr: "127.0.0.1:3", Role: replication.RoleReplica, Weight: 3},
 		}
 	}
 	eq := func(a, b map[string]int) bool {
@@ -137,7 +139,7 @@ func TestPickReplica(t *testing.T) {
 	})
 	t.Run("primary by discovery skipped", func(t *testing.T) {
 		bs := backends()
-		bs[0].Role = RoleAuto
+		bs[0].Role = replication.RoleAuto
 		primary := "r2" // the monitor found r2 writable
 		s := scheduleServer(t, bs, func(o *Options) { o.Primary = func() string { return primary } })
 		got := picks(s, 40)
@@ -149,10 +151,10 @@ func TestPickReplica(t *testing.T) {
 		// r2 is out: its reads should go to the others as their weights
 		// say (1:1), not all to the backend after it in the schedule.
 		bs := []*Backend{
-			{Name: "p", Addr: "127.0.0.1:1", Role: RolePrimary, Weight: 1},
-			{Name: "r1", Addr: "127.0.0.1:2", Role: RoleReplica, Weight: 1},
-			{Name: "r2", Addr: "127.0.0.1:3", Role: RoleReplica, Weight: 1},
-			{Name: "r3", Addr: "127.0.0.1:4", Role: RoleReplica, Weight: 1},
+			{Name: "p", Addr: "127.0.0.1:1", Role: replication.RolePrimary, Weight: 1},
+			{Name: "r1", Addr: "127.0.0.1:2", Role: replication.RoleReplica, Weight: 1},
+			{Name: "r2", Addr: "127.0.0.1:3", Role: replication.RoleReplica, Weight: 1},
+			{Name: "r3", Addr: "127.0.0.1:4", Role: replication.RoleReplica, Weight: 1},
 		}
 		s := scheduleServer(t, bs, func(o *Options) {
 			o.Health = func(name string) bool { return name != "r2" }

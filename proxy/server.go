@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchyard-db/switchyard/replication"
 	"github.com/switchyard-db/switchyard/router"
 )
 
@@ -261,7 +262,7 @@ func (s *Server) primary() *Backend {
 		}
 	}
 	for _, b := range o.Backends {
-		if b.Role == RolePrimary {
+		if b.Role == replication.RolePrimary {
 			return b
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/switchyard-db/switchyard/replication"
 )
 
 // TestTLSUpgradeThenShutdown shuts the proxy down just after a client's TLS
@@ -19,7 +20,7 @@ func TestTLSUpgradeThenShutdown(t *testing.T) {
 	opts := testOptions(t)
 	opts.ServerVersion = "10.11.0-test" // no greeting to read from the backend
 	opts.TLS, opts.TLSMode = testTLS(t), TLSOptional
-	opts.Backends = []*Backend{{Name: "gone", Addr: "127.0.0.1:1", Role: RolePrimary}}
+	opts.Backends = []*Backend{{Name: "gone", Addr: "127.0.0.1:1", Role: replication.RolePrimary}}
 	srv, addr := serveProxy(t, opts) // its cleanup's second Shutdown returns at once
 
 	r := dialRaw(t, addr)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchyard-db/switchyard/config"
 	"github.com/switchyard-db/switchyard/proxy"
+	"github.com/switchyard-db/switchyard/replication"
 	"github.com/switchyard-db/switchyard/router"
 )
 
@@ -175,7 +176,7 @@ func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
 		opts.Users = append(opts.Users, pu)
 	}
 	for _, b := range cfg.Backends {
-		opts.Backends = append(opts.Backends, &proxy.Backend{Name: b.Label(), Addr: b.Address, Role: proxy.Role(b.Role), Weight: b.Weight})
+		opts.Backends = append(opts.Backends, &proxy.Backend{Name: b.Label(), Addr: b.Address, Role: replication.Role(b.Role), Weight: b.Weight})
 	}
 	return opts, nil
 }
