@@ -24,10 +24,11 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: switchyard sandbox [flags]\n\n"+
-			"Starts a local MariaDB primary with GTID replicas for trying Switchyard out,\n"+
+			"Starts a local MariaDB or MySQL primary with GTID replicas for trying Switchyard\nout, "+
 			"and removes it again on Ctrl-C.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
+	engine := fs.String("engine", FlavorMariaDB, "database engine: mariadb (Debian's packages) or mysql (9.7, from the root filesystem scripts/mysql-rootfs.sh builds)")
 	replicas := fs.Int("replicas", defaultReplicas, "number of replicas (0 for a lone primary)")
 	baseDir := fs.String("base-dir", "", "parent directory of the sandbox's data (default: the system temp dir)")
 	bufferPool := fs.String("buffer-pool", defaultBufferPool, "innodb_buffer_pool_size of every server")
@@ -43,7 +44,7 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	opts := Options{Replicas: *replicas, NoReplicas: *replicas == 0, BaseDir: *baseDir, BufferPool: *bufferPool}
+	opts := Options{Engine: *engine, Replicas: *replicas, NoReplicas: *replicas == 0, BaseDir: *baseDir, BufferPool: *bufferPool}
 	if *verbose {
 		opts.Log = stderr
 	}

@@ -32,37 +32,32 @@ func serverConfig(f *flavor, o Options, srv *Server) string {
 		"max_allowed_packet=64M",
 		"max_connections=500",
 		"innodb_buffer_pool_size=" + o.BufferPool,
-		"innodb_log_file_size=" + innodbLogFileSize,
 		"innodb_flush_log_at_trx_commit=2",
 		"sync_binlog=0",
 		"local_infile=1",
 	}
 	lines = append(lines, userLine()...)
-	lines = append(lines, f.replicationConfig()...)
-	if srv.Role == RoleReplica {
-		lines = append(lines, "read_only=1")
-	}
+	lines = append(lines, f.serverConfig(srv.Role)...)
 	lines = append(lines, o.ExtraConfig...)
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// installConfig is the my.cnf for mariadb-install-db creating the template datadir.
+// installConfig is the my.cnf for creating the template datadir.
 // The bootstrap server gets its own tmpdir: concurrent bootstraps sharing /tmp fail
 // now and then on each other's temporary tables ("Unknown table 'mysql.tmp_user_sys'").
-func installConfig(datadir, tmpdir string) string {
+func installConfig(f *flavor, datadir, tmpdir string) string {
 	lines := []string{
 		"[mysqld]",
 		"datadir=" + datadir,
 		"tmpdir=" + tmpdir,
-		"innodb_log_file_size=" + innodbLogFileSize,
 		"innodb_buffer_pool_size=" + defaultBufferPool,
-		"skip-log-bin",
 	}
+	lines = append(lines, f.installConfig()...)
 	lines = append(lines, userLine()...)
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// userLine returns "user=root" when running as root, which mariadbd otherwise refuses;
+// userLine returns "user=root" when running as root, which the server otherwise refuses;
 // other users run the server as themselves.
 func userLine() []string {
 	if os.Geteuid() == 0 {

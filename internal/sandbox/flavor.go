@@ -15,9 +15,9 @@ import (
 
 // ErrNoServer means no usable server binaries were found. Require and New skip the test
 // on it unless SWITCHYARD_REQUIRE_SANDBOX=1.
-var ErrNoServer = errors.New("no usable MariaDB server binaries")
+var ErrNoServer = errors.New("no usable server binaries")
 
-// Flavor names reported in Sandbox.Flavor.
+// Flavor names reported in Sandbox.Flavor; also the engines Options.Engine selects.
 const (
 	FlavorMariaDB = "mariadb"
 	FlavorMySQL   = "mysql"
@@ -31,22 +31,36 @@ var (
 	sbinDirs = []string{"/usr/sbin", "/usr/local/sbin", "/usr/local/mysql/bin"}
 )
 
+// MySQLRootEnv names the environment variable holding the root filesystem MySQL runs
+// from; DefaultMySQLRoot is used when it is empty. scripts/mysql-rootfs.sh builds it.
+const (
+	MySQLRootEnv     = "SWITCHYARD_MYSQL_ROOT"
+	DefaultMySQLRoot = "/var/cache/switchyard/mysql-sid"
+)
+
 // minMariaDB is the oldest MariaDB the sandbox drives: it needs the SLAVE MONITOR and
-// READ ONLY ADMIN privileges (10.5) and is tested on 10.11.
-var minMariaDB = [2]int{10, 6}
+// READ ONLY ADMIN privileges (10.5) and is tested on 10.11. minMySQL is the oldest
+// MySQL: SHOW REPLICA STATUS and CHANGE REPLICATION SOURCE TO (8.0.23), tested on 9.7.
+var (
+	minMariaDB = [2]int{10, 6}
+	minMySQL   = [2]int{8, 4}
+)
 
 // flavor is a detected server installation. Everything that differs between MariaDB and
-// MySQL lives in its methods, so the rest of the package is flavour-blind. Only MariaDB is
-// implemented: Debian packages no MySQL 8 server. Adding MySQL means filling in each
-// method's MySQL branch (mysqld --initialize-insecure, gtid_mode=ON, CHANGE REPLICATION
-// SOURCE TO ... SOURCE_AUTO_POSITION=1, WAIT_FOR_EXECUTED_GTID_SET, super_read_only).
+// MySQL lives in its methods, so the rest of the package is flavour-blind.
+//
+// MariaDB is the host's own (Debian's mariadb-server). MySQL runs from a Debian sid root
+// filesystem (root): Debian 12 packages no MySQL, and sid's needs a newer libc than the
+// host's, so its binaries run through that filesystem's own dynamic loader, which lets
+// data directories live anywhere on the host.
 type flavor struct {
 	name    string // FlavorMariaDB or FlavorMySQL
 	version string // "10.11.19"
 	major   int
 	minor   int
-	server  string // path of mariadbd
-	install string // path of mariadb-install-db
+	server  string // path of mariadbd or mysqld
+	install string // path of mariadb-install-db; "" for MySQL (mysqld --initialize-insecure)
+	root    string // MySQL's root filesystem; "" for binaries that run on the host
 }
 
 // searchDirs returns $PATH followed by the sbin directories.
@@ -54,7 +68,46 @@ func searchDirs() []string {
 	return append(filepath.SplitList(os.Getenv("PATH")), sbinDirs...)
 }
 
-// detectFlavor finds the server binaries in dirs and asks the server for its version.
+// mysqlRoot returns the root filesystem MySQL runs from.
+func mysqlRoot() string {
+	if r := os.Getenv(MySQLRootEnv); r != "" {
+		return r
+	}
+	return DefaultMySQLRoot
+}
+
+// detectEngine finds the binaries of engine (FlavorMariaDB or FlavorMySQL).
+func detectEngine(ctx context.Context, engine string) (*flavor, error) {
+	switch engine {
+	case FlavorMariaDB:
+		return detectFlavor(ctx, searchDirs())
+	case FlavorMySQL:
+		return detectMySQL(ctx, mysqlRoot())
+	}
+	return nil, fmt.Errorf("engine %q: want %s or %s", engine, FlavorMariaDB, FlavorMySQL)
+}
+
+// detectMySQL checks the MySQL root filesystem at root and asks its mysqld for the version.
+func detectMySQL(ctx context.Context, root string) (*flavor, error) {
+	f := &flavor{root: root, server: filepath.Join(root, "usr/sbin/mysqld")}
+	if _, err := os.Stat(f.loader()); err != nil {
+		return nil, fmt.Errorf("%w: no MySQL root filesystem at %s (%s=%q): build it with "+
+			"scripts/mysql-rootfs.sh (as root; ./scripts/deps.sh does it)", ErrNoServer, root, MySQLRootEnv, os.Getenv(MySQLRootEnv))
+	}
+	if err := f.checkVersion(ctx); err != nil {
+		return nil, err
+	}
+	if f.name != FlavorMySQL {
+		return nil, fmt.Errorf("%w: %s is MariaDB %s, not MySQL", ErrNoServer, f.server, f.version)
+	}
+	if f.major < minMySQL[0] || f.major == minMySQL[0] && f.minor < minMySQL[1] {
+		return nil, fmt.Errorf("%w: %s is MySQL %s; the sandbox needs %d.%d or newer",
+			ErrNoServer, f.server, f.version, minMySQL[0], minMySQL[1])
+	}
+	return f, nil
+}
+
+// detectFlavor finds MariaDB's binaries in dirs and asks the server for its version.
 func detectFlavor(ctx context.Context, dirs []string) (*flavor, error) {
 	server := findExecutable(serverBinaries, dirs)
 	install := findExecutable(installBinaries, dirs)
@@ -65,26 +118,47 @@ func detectFlavor(ctx context.Context, dirs []string) (*flavor, error) {
 			strings.Join(serverBinaries, "/"), strings.Join(installBinaries, "/"),
 			strings.Join(sbinDirs, ", "))
 	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, server, "--version").CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s --version: %v: %s", ErrNoServer, server, err, bytesTail(out, 5))
+	f := &flavor{server: server, install: install}
+	if err := f.checkVersion(ctx); err != nil {
+		return nil, err
 	}
-	f, err := parseVersion(string(out))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s --version: %v", ErrNoServer, server, err)
-	}
-	f.server, f.install = server, install
 	if f.name != FlavorMariaDB {
-		return nil, fmt.Errorf("%w: %s is MySQL %s; the sandbox supports only MariaDB so far: "+
-			"install mariadb-server mariadb-client", ErrNoServer, server, f.version)
+		return nil, fmt.Errorf("%w: %s is MySQL %s; on the host the sandbox runs MariaDB "+
+			"(install mariadb-server mariadb-client), and MySQL with engine mysql", ErrNoServer, server, f.version)
 	}
 	if f.major < minMariaDB[0] || f.major == minMariaDB[0] && f.minor < minMariaDB[1] {
 		return nil, fmt.Errorf("%w: %s is MariaDB %s; the sandbox needs %d.%d or newer",
 			ErrNoServer, server, f.version, minMariaDB[0], minMariaDB[1])
 	}
 	return f, nil
+}
+
+// checkVersion runs the server with --version and fills in name and version.
+func (f *flavor) checkVersion(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	out, err := f.command(ctx, f.server, "--version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s --version: %v: %s", ErrNoServer, f.server, err, bytesTail(out, 5))
+	}
+	v, err := parseVersion(string(out))
+	if err != nil {
+		return fmt.Errorf("%w: %s --version: %v", ErrNoServer, f.server, err)
+	}
+	f.name, f.version, f.major, f.minor = v.name, v.version, v.major, v.minor
+	return nil
+}
+
+// loader is the root filesystem's dynamic loader.
+func (f *flavor) loader() string { return filepath.Join(f.root, "lib64/ld-linux-x86-64.so.2") }
+
+// command runs bin (a path inside the root filesystem, for MySQL) with args.
+func (f *flavor) command(ctx context.Context, bin string, args ...string) *exec.Cmd {
+	if f.root == "" {
+		return exec.CommandContext(ctx, bin, args...)
+	}
+	libs := filepath.Join(f.root, "usr/lib/x86_64-linux-gnu") + ":" + filepath.Join(f.root, "lib/x86_64-linux-gnu")
+	return exec.CommandContext(ctx, f.loader(), append([]string{"--library-path", libs, bin}, args...)...)
 }
 
 var versionRE = regexp.MustCompile(`Ver\s+(\d+)\.(\d+)\.(\d+)(\S*)`)
@@ -130,38 +204,99 @@ func describe(names []string, found string) string {
 
 // installCommand initialises an empty data directory described by the config file cnf.
 func (f *flavor) installCommand(ctx context.Context, cnf string) *exec.Cmd {
-	return exec.CommandContext(ctx, f.install, "--defaults-file="+cnf,
+	if f.name == FlavorMySQL {
+		// root@localhost without a password, as mariadb-install-db makes it; the server
+		// also makes its own TLS certificate and RSA key pair.
+		return f.command(ctx, f.server, "--defaults-file="+cnf, "--initialize-insecure")
+	}
+	return f.command(ctx, f.install, "--defaults-file="+cnf,
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve")
 }
 
-// replicationConfig returns the flavour's GTID and promotion-readiness settings.
-func (f *flavor) replicationConfig() []string {
-	return []string{"gtid_strict_mode=1", "log_slave_updates=1"}
+// serverConfig returns the flavour's own my.cnf lines.
+func (f *flavor) serverConfig(role string) []string {
+	if f.name == FlavorMySQL {
+		lines := []string{
+			"basedir=" + filepath.Join(f.root, "usr"),
+			"lc-messages-dir=" + filepath.Join(f.root, "usr/share/mysql"),
+			"plugin-dir=" + filepath.Join(f.root, "usr/lib/mysql/plugin"),
+			"secure-file-priv=", // mysqld refuses to start without it
+			"mysqlx=OFF",
+			"gtid_mode=ON",
+			"enforce_gtid_consistency=ON",
+			"log_replica_updates=ON",
+			"innodb_redo_log_capacity=64M",
+		}
+		if role == RoleReplica {
+			lines = append(lines, "super_read_only=1")
+		}
+		return lines
+	}
+	lines := []string{"gtid_strict_mode=1", "log_slave_updates=1", "innodb_log_file_size=" + innodbLogFileSize}
+	if role == RoleReplica {
+		lines = append(lines, "read_only=1")
+	}
+	return lines
 }
 
-// identifiedBy is the authentication clause for CREATE/ALTER USER.
+// installConfig returns the flavour's my.cnf lines for creating the template datadir.
+func (f *flavor) installConfig() []string {
+	if f.name == FlavorMySQL {
+		return []string{
+			"basedir=" + filepath.Join(f.root, "usr"),
+			"lc-messages-dir=" + filepath.Join(f.root, "usr/share/mysql"),
+			"secure-file-priv=",
+			"mysqlx=OFF",
+			"innodb_redo_log_capacity=64M",
+			"disable-log-bin", // the template's history would be every server's
+		}
+	}
+	return []string{"innodb_log_file_size=" + innodbLogFileSize, "skip-log-bin"}
+}
+
+// identifiedBy is the authentication clause for CREATE/ALTER USER. MariaDB's accounts use
+// mysql_native_password; MySQL 9 has only caching_sha2_password, its default.
 func (f *flavor) identifiedBy(password string) string {
+	if f.name == FlavorMySQL {
+		return "IDENTIFIED BY " + quote(password)
+	}
 	return "IDENTIFIED VIA mysql_native_password USING PASSWORD(" + quote(password) + ")"
 }
 
-// monitorPrivileges are what replication health checks need: SHOW SLAVE STATUS, binlog
+// monitorPrivileges are what replication health checks need: the replica status, binlog
 // positions, the process list and SELECT for probes.
 func (f *flavor) monitorPrivileges() string {
+	if f.name == FlavorMySQL {
+		return "REPLICATION CLIENT, PROCESS, SELECT ON *.*"
+	}
 	return "REPLICATION CLIENT, PROCESS, SLAVE MONITOR, SELECT ON *.*"
 }
 
 // readOnlyBypass lists the privileges that let a user write on a read_only server.
-// MariaDB 10.11 split READ ONLY ADMIN out of SUPER; before that SUPER implied it.
+// MariaDB 10.11 split READ ONLY ADMIN out of SUPER; before that SUPER implied it. On
+// MySQL, SUPER and CONNECTION_ADMIN bypass read_only (super_read_only stops them too).
 func (f *flavor) readOnlyBypass() []string {
-	if f.major > 10 || f.minor >= 11 {
+	switch {
+	case f.name == FlavorMySQL:
+		return []string{"SUPER", "CONNECTION_ADMIN"}
+	case f.major > 10 || f.minor >= 11:
 		return []string{"READ ONLY ADMIN"}
 	}
 	return []string{"SUPER", "READ ONLY ADMIN"}
 }
 
-// startReplicationSQL points a fresh replica at the primary and starts both threads.
-// MASTER_CONNECT_RETRY=1 makes replicas reconnect within a second of a primary restart.
+// startReplicationSQL points a fresh replica at the primary and starts both threads. A
+// connect retry of one second makes replicas reconnect within a second of a primary
+// restart. MySQL replicas fetch the primary's RSA key to log in with caching_sha2.
 func (f *flavor) startReplicationSQL(primaryPort int) []string {
+	if f.name == FlavorMySQL {
+		return []string{
+			fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=%d, SOURCE_USER=%s, "+
+				"SOURCE_PASSWORD=%s, SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1",
+				primaryPort, quote(ReplicationUser), quote(ReplicationPassword)),
+			"START REPLICA",
+		}
+	}
 	return []string{
 		"SET GLOBAL gtid_slave_pos = ''",
 		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER=%s, "+
@@ -171,22 +306,49 @@ func (f *flavor) startReplicationSQL(primaryPort int) []string {
 	}
 }
 
-// Replica status: the statement and the column names it reports.
-func (f *flavor) replicaStatusSQL() string { return "SHOW SLAVE STATUS" }
+// replicaStatusSQL is the statement reporting a replica's threads.
+func (f *flavor) replicaStatusSQL() string {
+	if f.name == FlavorMySQL {
+		return "SHOW REPLICA STATUS"
+	}
+	return "SHOW SLAVE STATUS"
+}
 
-var replicaStatusColumns = struct{ io, sql, ioErr, sqlErr string }{
-	"Slave_IO_Running", "Slave_SQL_Running", "Last_IO_Error", "Last_SQL_Error",
+// statusColumns names the replica status columns the sandbox reads.
+type statusColumns struct{ io, sql, ioErr, sqlErr string }
+
+func (f *flavor) replicaStatusColumns() statusColumns {
+	if f.name == FlavorMySQL {
+		return statusColumns{"Replica_IO_Running", "Replica_SQL_Running", "Last_IO_Error", "Last_SQL_Error"}
+	}
+	return statusColumns{"Slave_IO_Running", "Slave_SQL_Running", "Last_IO_Error", "Last_SQL_Error"}
 }
 
 // executedGTIDSQL returns the set of transactions a server has written to its binlog.
-func (f *flavor) executedGTIDSQL() string { return "SELECT @@GLOBAL.gtid_binlog_pos" }
+func (f *flavor) executedGTIDSQL() string {
+	if f.name == FlavorMySQL {
+		return "SELECT @@GLOBAL.gtid_executed"
+	}
+	return "SELECT @@GLOBAL.gtid_binlog_pos"
+}
 
 // appliedGTIDSQL returns what a replica has applied.
-func (f *flavor) appliedGTIDSQL() string { return "SELECT @@GLOBAL.gtid_slave_pos" }
+func (f *flavor) appliedGTIDSQL() string {
+	if f.name == FlavorMySQL {
+		return "SELECT @@GLOBAL.gtid_executed"
+	}
+	return "SELECT @@GLOBAL.gtid_slave_pos"
+}
 
 // waitGTIDSQL blocks until the position (first argument) is applied or the timeout in
-// seconds (second argument) passes; it returns 0 on success and -1 on timeout.
-func (f *flavor) waitGTIDSQL() string { return "SELECT MASTER_GTID_WAIT(?, ?)" }
+// seconds (second argument) passes; it returns 0 on success (MariaDB: -1 on timeout,
+// MySQL: 1).
+func (f *flavor) waitGTIDSQL() string {
+	if f.name == FlavorMySQL {
+		return "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)"
+	}
+	return "SELECT MASTER_GTID_WAIT(?, ?)"
+}
 
 // quote returns s as a single-quoted SQL string literal.
 func quote(s string) string {

@@ -37,6 +37,10 @@ type User struct {
 // Options configure Start. The zero value gives a primary with two replicas and the
 // default users; each field documents its default.
 type Options struct {
+	// Engine is FlavorMariaDB (the default, "") or FlavorMySQL. MariaDB runs from the
+	// host's packages; MySQL from the root filesystem scripts/mysql-rootfs.sh builds
+	// (MySQLRootEnv).
+	Engine string
 	// Replicas is the number of replicas. Zero means the default, 2, unless NoReplicas
 	// is set.
 	Replicas int
@@ -88,6 +92,13 @@ func (o Options) withDefaults() (Options, error) {
 		errs = append(errs, fmt.Errorf("replicas: %d is more than %d", o.Replicas, maxReplicas))
 	case o.Replicas == 0 && !o.NoReplicas:
 		o.Replicas = defaultReplicas
+	}
+	switch o.Engine {
+	case "":
+		o.Engine = FlavorMariaDB
+	case FlavorMariaDB, FlavorMySQL:
+	default:
+		errs = append(errs, fmt.Errorf("engine: %q is not %s or %s", o.Engine, FlavorMariaDB, FlavorMySQL))
 	}
 	if o.BaseDir == "" {
 		o.BaseDir = os.TempDir()

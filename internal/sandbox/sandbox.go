@@ -26,7 +26,7 @@ const portAttempts = 3
 type Sandbox struct {
 	Primary     *Server
 	Replicas    []*Server
-	Flavor      string        // FlavorMariaDB
+	Flavor      string        // FlavorMariaDB or FlavorMySQL (Options.Engine)
 	Version     string        // server version, "10.11.19"
 	Opts        Options       // the options with defaults applied
 	Dir         string        // the temporary directory holding every server's datadir
@@ -61,7 +61,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		ctx, cancel = context.WithTimeout(ctx, defaultStartTimeout)
 		defer cancel()
 	}
-	fl, err := detectFlavor(ctx, searchDirs())
+	fl, err := detectEngine(ctx, opts.Engine)
 	if err != nil {
 		return nil, fmt.Errorf("start sandbox: %w", err)
 	}
@@ -99,7 +99,7 @@ func (sb *Sandbox) start(ctx context.Context) error {
 		return err
 	}
 	for i := range o.Replicas + 1 {
-		srv := &Server{Name: RolePrimary, Role: RolePrimary, Port: ports[i], ServerID: i + 1, bin: sb.flavor.server}
+		srv := &Server{Name: RolePrimary, Role: RolePrimary, Port: ports[i], ServerID: i + 1, fl: sb.flavor}
 		if i > 0 {
 			srv.Name, srv.Role = fmt.Sprintf("replica%d", i), RoleReplica
 		}
@@ -130,6 +130,11 @@ func (sb *Sandbox) start(ctx context.Context) error {
 		if err := copyDir(template, srv.DataDir); err != nil {
 			return fmt.Errorf("copy datadir for %s: %w", srv.Name, err)
 		}
+		// MySQL keeps its server_uuid in auto.cnf and makes a new one when it is
+		// missing; copies sharing one would refuse to replicate from each other.
+		if err := os.Remove(filepath.Join(srv.DataDir, "auto.cnf")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 		return sb.startNew(ctx, srv)
 	})
 	if err != nil {
@@ -147,7 +152,8 @@ func (sb *Sandbox) start(ctx context.Context) error {
 }
 
 // installTemplate creates an initialised datadir that every server starts from a copy
-// of: one mariadb-install-db run instead of one per server.
+// of: one mariadb-install-db (or mysqld --initialize-insecure) run instead of one per
+// server.
 func (sb *Sandbox) installTemplate(ctx context.Context, dir string) error {
 	tmp := filepath.Join(sb.Dir, "install.tmp")
 	for _, d := range []string{dir, tmp} {
@@ -157,7 +163,7 @@ func (sb *Sandbox) installTemplate(ctx context.Context, dir string) error {
 	}
 	defer os.RemoveAll(tmp)
 	cnf := filepath.Join(sb.Dir, "install.cnf")
-	if err := os.WriteFile(cnf, []byte(installConfig(dir, tmp)), 0o644); err != nil {
+	if err := os.WriteFile(cnf, []byte(installConfig(sb.flavor, dir, tmp)), 0o644); err != nil {
 		return fmt.Errorf("install datadir: %w", err)
 	}
 	// mariadb-install-db is a shell script running mariadbd --bootstrap: give it its own

@@ -40,7 +40,7 @@ type Server struct {
 	DataDir  string // datadir; also holds my.cnf, the socket and error.log
 	Socket   string // unix socket path
 
-	bin string    // server binary
+	fl  *flavor   // the server's binaries
 	log io.Writer // Options.Log prefixed with Name, or nil
 
 	mu     sync.Mutex
@@ -138,7 +138,7 @@ func (s *Server) start(ctx context.Context) error {
 	// server, so teardown stays ours; Pdeathsig kills it if this process dies first. (The
 	// signal follows the forking OS thread, and the Go runtime does not retire threads
 	// unless a goroutine exits while locked to one, which this package never does.)
-	cmd := exec.Command(s.bin, "--defaults-file="+s.configFile())
+	cmd := s.fl.command(context.Background(), s.fl.server, "--defaults-file="+s.configFile())
 	cmd.Dir = s.DataDir
 	cmd.Stdout = io.Writer(logFile) // an *os.File is handed to the child as is
 	if s.log != nil {
@@ -188,7 +188,7 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("mariadbd exited: %v", p.err)
+			return fmt.Errorf("server exited: %v", p.err)
 		case <-ctx.Done():
 			return fmt.Errorf("wait for connections: %w", context.Cause(ctx))
 		case <-tick.C:

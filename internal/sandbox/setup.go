@@ -137,7 +137,7 @@ func redact(stmt string) string {
 func (sb *Sandbox) waitReplicating(ctx context.Context, db queryer, r *Server) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	c := replicaStatusColumns
+	c := sb.flavor.replicaStatusColumns()
 	for {
 		st, err := replicaStatus(ctx, db, sb.flavor)
 		if err != nil {
@@ -147,11 +147,11 @@ func (sb *Sandbox) waitReplicating(ctx context.Context, db queryer, r *Server) e
 			return nil
 		}
 		if st[c.io] == "No" && st[c.ioErr] != "" || st[c.sql] == "No" && st[c.sqlErr] != "" {
-			return fmt.Errorf("replication on %s stopped: %s", r.Name, describeStatus(st))
+			return fmt.Errorf("replication on %s stopped: %s", r.Name, describeStatus(st, c))
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("replication on %s not running (%s): %w", r.Name, describeStatus(st), context.Cause(ctx))
+			return fmt.Errorf("replication on %s not running (%s): %w", r.Name, describeStatus(st, c), context.Cause(ctx))
 		case <-tick.C:
 		}
 	}
@@ -186,8 +186,7 @@ func replicaStatus(ctx context.Context, db queryer, fl *flavor) (map[string]stri
 	return st, rows.Err()
 }
 
-func describeStatus(st map[string]string) string {
-	c := replicaStatusColumns
+func describeStatus(st map[string]string, c statusColumns) string {
 	s := fmt.Sprintf("io=%s sql=%s", st[c.io], st[c.sql])
 	if e := st[c.ioErr]; e != "" {
 		s += "; io error: " + e
@@ -199,7 +198,8 @@ func describeStatus(st map[string]string) string {
 }
 
 // WaitReplicated waits until every replica has applied everything the primary had
-// binlogged when it was called (MASTER_GTID_WAIT on the primary's gtid_binlog_pos). If
+// binlogged when it was called (MASTER_GTID_WAIT on the primary's gtid_binlog_pos, or
+// WAIT_FOR_EXECUTED_GTID_SET on its gtid_executed). If
 // ctx has no deadline it gives up after a minute.
 func (sb *Sandbox) WaitReplicated(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
@@ -246,5 +246,5 @@ func (sb *Sandbox) waitGTID(ctx context.Context, db queryer, r *Server, pos stri
 	db.QueryRowContext(dctx, sb.flavor.appliedGTIDSQL()).Scan(&applied)
 	st, _ := replicaStatus(dctx, db, sb.flavor)
 	return fmt.Errorf("wait for %s to apply gtid %q (applied %q, %s): %w",
-		r.Name, pos, applied, describeStatus(st), err)
+		r.Name, pos, applied, describeStatus(st, sb.flavor.replicaStatusColumns()), err)
 }

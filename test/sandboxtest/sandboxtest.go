@@ -19,6 +19,19 @@ import (
 // binaries" from a skip into a test failure. CI sets it.
 const RequireEnv = sandbox.RequireEnv
 
+// EngineEnv names the environment variable choosing the engine of every sandbox
+// whose Options leave Engine empty: "mariadb" (the default) or "mysql". The test
+// script runs the engine-independent tests once per engine with it.
+const EngineEnv = "SWITCHYARD_ENGINE"
+
+// withEngine fills in Engine from EngineEnv.
+func withEngine(opts sandbox.Options) sandbox.Options {
+	if opts.Engine == "" {
+		opts.Engine = os.Getenv(EngineEnv)
+	}
+	return opts
+}
+
 // shared is the sandbox Main provides for this test binary. The first Require
 // starts it.
 var shared struct {
@@ -63,7 +76,7 @@ func Main(m *testing.M, opts sandbox.Options) int {
 	}()
 
 	shared.mu.Lock()
-	shared.ran, shared.opts = true, opts
+	shared.ran, shared.opts = true, withEngine(opts)
 	shared.mu.Unlock()
 
 	code := m.Run()
@@ -141,7 +154,7 @@ func startShared() (*sandbox.Sandbox, error) {
 func New(t testing.TB, opts sandbox.Options) *sandbox.Sandbox {
 	t.Helper()
 	skipShort(t)
-	sb, err := sandbox.Start(t.Context(), opts)
+	sb, err := sandbox.Start(t.Context(), withEngine(opts))
 	if err != nil {
 		skipOrFail(t, err)
 	}
@@ -159,7 +172,7 @@ func New(t testing.TB, opts sandbox.Options) *sandbox.Sandbox {
 func skipShort(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("sandbox: needs MariaDB servers; -short runs only the tests that do not")
+		t.Skip("sandbox: needs database servers; -short runs only the tests that do not")
 	}
 }
 
