@@ -16,6 +16,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/proxy"
+	"github.com/switchyard-db/switchyard/replication"
 	"github.com/switchyard-db/switchyard/router"
 )
 
@@ -77,7 +78,7 @@ func startInProcess(t testing.TB, sb *sandbox.Sandbox, opts proxy.Options) endpo
 	}
 	opts.Users = []proxy.User{proxy.NewUser(appUser.Name, appUser.Password), proxy.NewUser(otherUser.Name, otherUser.Password), hashed}
 	for _, srv := range sb.Servers() {
-		opts.Backends = append(opts.Backends, &proxy.Backend{Name: srv.Name, Addr: srv.Addr(), Role: proxy.Role(srv.Role), Weight: 1})
+		opts.Backends = append(opts.Backends, &proxy.Backend{Name: srv.Name, Addr: srv.Addr(), Role: replication.Role(srv.Role), Weight: 1})
 	}
 	opts.Routing = router.Policy{Consistency: router.ConsistencySession, SessionWindow: time.Hour} // as renderConfig
 	if opts.Logger == nil {
