@@ -2,23 +2,42 @@
 # Installs what Switchyard needs, when it is missing: Debian packages (as
 # root, via apt) and Go modules. Safe to run again.
 #
-#   deps.sh        everything: tests (client libraries in Python), sysbench
-#                  for the benchmarks, MariaDB's test suite for the oracle
-#   deps.sh demo   what the demo uses: the MariaDB server and client
+#   deps.sh               everything: tests (client libraries in Python, both
+#                         engines), sysbench for the benchmarks, MariaDB's test
+#                         suite for the oracle
+#   deps.sh demo [ENGINE] what the demo uses: the MariaDB client, and the
+#                         server of ENGINE (mariadb, the default, or mysql)
+#
+# MySQL comes from a Debian sid root filesystem that scripts/mysql-rootfs.sh
+# builds once and caches outside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+mysql=no
 case "${1:-all}" in
-demo) packages=(mariadb-server mariadb-client) ;;
+demo)
+  packages=(mariadb-client)
+  case "${2:-mariadb}" in
+  mariadb) packages+=(mariadb-server) ;;
+  mysql) mysql=yes ;;
+  *)
+    echo "deps.sh: unknown engine ${2}: want mariadb or mysql" >&2
+    exit 2
+    ;;
+  esac
+  ;;
 all)
   packages=(mariadb-server mariadb-client sysbench python3-pymysql python3-mysqldb python3-sqlalchemy
     python3-flask python3-django mariadb-test)
+  mysql=yes
   ;;
 *)
-  echo "usage: deps.sh [demo]" >&2
+  echo "usage: deps.sh [demo [mariadb|mysql]]" >&2
   exit 2
   ;;
 esac
+[ "$mysql" = no ] || [ -e "${SWITCHYARD_MYSQL_ROOT:-/var/cache/switchyard/mysql-sid}/.switchyard-complete" ] ||
+  packages+=(debootstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,6 +58,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "deps: installed"
+fi
+
+if [ "$mysql" = yes ]; then
+  ./scripts/mysql-rootfs.sh >/dev/null
 fi
 
 if ! command -v go >/dev/null 2>&1; then

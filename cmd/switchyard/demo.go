@@ -20,12 +20,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:6033", "SQL listen address")
 	admin := fs.String("admin", "127.0.0.1:6034", "admin listen address")
 	replicas := fs.Int("replicas", 2, "number of replicas")
+	engine := fs.String("engine", sandbox.FlavorMariaDB, "database engine: mariadb (Debian's packages) or mysql (9.7, from the root filesystem scripts/mysql-rootfs.sh builds)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	fmt.Fprintf(stdout, "starting a MariaDB primary and %d replicas...\n", *replicas)
+	name := map[string]string{sandbox.FlavorMariaDB: "MariaDB", sandbox.FlavorMySQL: "MySQL"}[*engine]
+	if name == "" {
+		fmt.Fprintf(stderr, "switchyard demo: -engine %q: want mariadb or mysql\n", *engine)
+		return 2
+	}
+	fmt.Fprintf(stdout, "starting a %s primary and %d replicas...\n", name, *replicas)
 	progress := &progressLines{w: stdout} // a line per step of the start
-	sb, err := sandbox.Start(ctx, sandbox.Options{Replicas: *replicas, Log: progress})
+	sb, err := sandbox.Start(ctx, sandbox.Options{Engine: *engine, Replicas: *replicas, Log: progress})
 	if err != nil {
 		fmt.Fprintf(stderr, "switchyard demo: %v\n", err)
 		return 1

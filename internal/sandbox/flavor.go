@@ -226,6 +226,10 @@ func (f *flavor) serverConfig(role string) []string {
 			"enforce_gtid_consistency=ON",
 			"log_replica_updates=ON",
 			"innodb_redo_log_capacity=64M",
+			// MySQL's ALL PRIVILEGES has no SUPER: without this, application
+			// users cannot create triggers and stored functions with the
+			// binlog on (error 1419), as they can on MariaDB.
+			"log_bin_trust_function_creators=ON",
 		}
 		if role == RoleReplica {
 			lines = append(lines, "super_read_only=1")

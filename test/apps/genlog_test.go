@@ -25,9 +25,12 @@ type statement struct {
 	Text    string
 }
 
-// logEntryRE matches the first line of an entry: an optional timestamp, the
-// thread id, the command and its argument.
-var logEntryRE = regexp.MustCompile(`^(?:\d{6}\s+\d{1,2}:\d\d:\d\d)?\t+\s*(\d+) ([A-Za-z][A-Za-z ]*)\t(.*)$`)
+// logEntryRE matches the first line of an entry: an optional timestamp
+// (MariaDB's "261206 13:53:20", on the first entry of a second; MySQL's
+// "2026-12-06T13:53:20.121234Z", on every entry), the thread id, the command
+// and its argument.
+var logEntryRE = regexp.MustCompile(`^(?:\d{6}\s+\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))?` +
+	`\t+\s*(\d+) ([A-Za-z][A-Za-z ]*)\t(.*)$`)
 
 // logMark is where each server's general log ended at some moment.
 type logMark map[*sandbox.Server]int64

@@ -61,7 +61,7 @@ func queryInt(t *testing.T, db *sql.DB, query string, args ...any) int64 {
 func stallReplicas(t *testing.T, sb *sandbox.Sandbox) (resume func()) {
 	t.Helper()
 	for _, r := range sb.Replicas {
-		if _, err := root(t, sb, r).ExecContext(t.Context(), "STOP SLAVE SQL_THREAD"); err != nil {
+		if _, err := root(t, sb, r).ExecContext(t.Context(), sb.Dialect().StopSQLThread); err != nil {
 			t.Fatalf("stop SQL thread on %s: %v", r.Name, err)
 		}
 	}
@@ -72,7 +72,7 @@ func stallReplicas(t *testing.T, sb *sandbox.Sandbox) (resume func()) {
 		}
 		resumed = true
 		for _, r := range sb.Replicas {
-			if _, err := root(t, sb, r).ExecContext(context.WithoutCancel(t.Context()), "START SLAVE SQL_THREAD"); err != nil {
+			if _, err := root(t, sb, r).ExecContext(context.WithoutCancel(t.Context()), sb.Dialect().StartSQLThread); err != nil {
 				t.Errorf("start SQL thread on %s: %v", r.Name, err)
 			}
 		}

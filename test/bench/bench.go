@@ -82,8 +82,8 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (*result
 	e.meta = newMeta(ctx, o, bin)
 
 	if o.primary == "" {
-		fmt.Fprintf(stdout, "starting the replication sandbox (primary and 2 replicas)...\n")
-		opts := sandbox.Options{Replicas: 2, BufferPool: "512M",
+		fmt.Fprintf(stdout, "starting the %s replication sandbox (primary and 2 replicas)...\n", o.engine)
+		opts := sandbox.Options{Engine: o.engine, Replicas: 2, BufferPool: "512M",
 			ExtraConfig: []string{fmt.Sprintf("max_connections=%d", max(1000, 3*maxThreads+100)),
 				// sysbench prepares about 64 statements per thread: 256
 				// threads reach the default limit (16382) on their own.

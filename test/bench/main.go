@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 )
 
 func main() {
@@ -54,6 +56,7 @@ type options struct {
 	tables      int
 	tableSize   int
 	prepare     bool
+	engine      string // sandbox engine: mariadb or mysql
 	primary     string // existing server; empty starts a sandbox
 	user        string
 	password    string
@@ -102,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.tables, "tables", 4, "sysbench --tables")
 	fs.IntVar(&o.tableSize, "table-size", 100000, "sysbench --table-size (1000 for a smoke run)")
 	fs.BoolVar(&o.prepare, "prepare", true, "drop and create the sysbench tables first (false: reuse existing ones)")
+	fs.StringVar(&o.engine, "engine", sandbox.FlavorMariaDB, "sandbox engine: mariadb or mysql (ignored with -primary)")
 	fs.StringVar(&o.primary, "primary", "", "host:port of an existing primary to use instead of starting a sandbox")
 	fs.StringVar(&o.user, "user", "app", "account sysbench logs in with (also configured in Switchyard)")
 	fs.StringVar(&o.password, "password", "app-secret", "password of -user")
