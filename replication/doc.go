@@ -13,11 +13,12 @@
 //
 // # Topology
 //
-// The writable server (read_only = 0) is the primary. When an operator promotes a replica
-// and demotes the old primary, the monitor follows at the next probe of each. It never
-// names as primary a server whose latest probe saw read_only = 1 (unless configured as
-// the primary, below). The rules, applied after every probe once every backend has
-// answered a first probe:
+// The writable server (read_only = 0) is the primary; on MySQL, super_read_only = 1
+// forces read_only = 1, so read_only tells a replica from the primary there too. When an
+// operator promotes a replica and demotes the old primary, the monitor follows at the
+// next probe of each. It never names as primary a server whose latest probe saw
+// read_only = 1 (unless configured as the primary, below). The rules, applied after
+// every probe once every backend has answered a first probe:
 //
 //   - exactly one reachable writable server: it is the primary;
 //   - none: the last primary stays if it is unreachable (its read_only is unknown),
@@ -36,18 +37,20 @@
 // Every backend is in one of three states; only Usable backends get traffic.
 //
 //   - Usable: reachable and, for a replica, replicating with lag at most Options.MaxLag.
-//   - Lagging: a replica that is reachable and replicating (or has only its SQL or only
-//     its I/O thread stopped, without error) but whose lag is above MaxLag or unknown. It
-//     gets no new reads. It is readmitted only after Options.ReadmitAfter consecutive
-//     checks with lag at most MaxLag, so a replica hovering around the threshold does not
-//     flap. Exclusion is immediate: the first check above the threshold excludes it.
-//   - Down: the probe failed (connection refused, deadline passed), or a replica's
-//     replication is broken (a thread stopped with an error), stopped (both threads
-//     stopped) or not configured at all. An unreachable server is re-probed with a
-//     backoff that doubles from Options.Interval up to Options.MaxBackoff; a reachable one
-//     keeps the normal interval. A replica is readmitted after ReadmitAfter consecutive
-//     good checks, like a lagging one; the primary is readmitted at its first good check,
-//     since writes have nowhere else to go.
+//   - Lagging: a replica that is reachable and replicating (both threads running, or
+//     the I/O thread reconnecting) but whose lag is above MaxLag or unknown. It gets no
+//     new reads. It is readmitted only after Options.ReadmitAfter consecutive checks
+//     with lag at most MaxLag, so a replica hovering around the threshold does not flap.
+//     Exclusion is immediate: the first check above the threshold excludes it.
+//   - Down: the probe failed (connection refused, deadline passed, or the server
+//     refused the monitor's login: LastError "login refused: ..."), or a replica's
+//     replication is broken (a thread stopped with an error), stopped (either thread
+//     stopped without an error; LastError names it) or not configured at all. An
+//     unreachable server is re-probed with a backoff that doubles from Options.Interval
+//     up to Options.MaxBackoff; a reachable one keeps the normal interval. A replica is
+//     readmitted after ReadmitAfter consecutive good checks, like a lagging one; the
+//     primary is readmitted at its first good check, since writes have nowhere else to
+//     go.
 //
 // Until every backend has answered a first probe (Monitor.Ready), all are Down ("not
 // checked yet"); those first verdicts then apply directly, without hysteresis. The
@@ -59,11 +62,12 @@
 //
 // # Lag
 //
-// With the heartbeat off, lag is Seconds_Behind_Master (one-second resolution). With it
-// on, the monitor writes the time (Unix microseconds, its own clock) into a one-row table
-// on the primary every Heartbeat.Interval and reads the row on each replica: lag is the
-// age of the row the replica has applied, to within one heartbeat interval, whatever
-// Seconds_Behind_Master says (it is NULL while the SQL thread is stopped). The monitor
+// With the heartbeat off, lag is Seconds_Behind_Master (one-second resolution), believed
+// only while the I/O thread is connected (MySQL may report 0 while it reconnects). With
+// it on, the monitor writes the time (Unix microseconds, its own clock) into a one-row
+// table on the primary every Heartbeat.Interval and reads the row on each replica: lag
+// is the age of the row the replica has applied, to within one heartbeat interval,
+// whatever Seconds_Behind_Master says. The monitor
 // creates the schema and table on the primary if they are missing; its user then needs
 // CREATE, INSERT and UPDATE on that schema. Heartbeat lag is used while writes succeed,
 // once the replica has applied a row written by this monitor (before that, the time

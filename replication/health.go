@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -14,7 +15,10 @@ type verdict struct {
 // judge reads one observation of a backend that currently plays role. The primary is
 // judged on reachability alone; a replica also on its replication threads and lag.
 func judge(obs *observation, role Role, lag lagResult, maxLag time.Duration) verdict {
-	if obs.err != nil {
+	switch {
+	case errors.Is(obs.err, errLoginRefused):
+		return verdict{Down, obs.err.Error()} // the server answered: not "unreachable"
+	case obs.err != nil:
 		return verdict{Down, "unreachable: " + obs.err.Error()}
 	}
 	if role == RolePrimary {
@@ -32,7 +36,14 @@ func judge(obs *observation, role Role, lag lagResult, maxLag time.Duration) ver
 	case rs.sqlRunning == "No" && rs.sqlErrno != 0:
 		return verdict{Down, "replication broken: SQL thread " + threadError(rs.sqlErrno, rs.sqlError)}
 	case rs.ioRunning == "No" && rs.sqlRunning == "No":
-		return verdict{Down, "replication stopped"}
+		return verdict{Down, "replication stopped: I/O and SQL threads stopped"}
+	// A thread stopped without an error was stopped on purpose (STOP REPLICA
+	// SQL_THREAD, a backup tool): the replica falls further behind for as long as it
+	// stays stopped. An I/O thread that is "Connecting" is retrying, not stopped.
+	case rs.ioRunning == "No":
+		return verdict{Down, "replication stopped: I/O thread stopped"}
+	case rs.sqlRunning == "No":
+		return verdict{Down, "replication stopped: SQL thread stopped"}
 	case lag.source == "":
 		return verdict{Lagging, fmt.Sprintf("lag unknown (I/O thread %s, SQL thread %s)", rs.ioRunning, rs.sqlRunning)}
 	case lag.lag > maxLag:

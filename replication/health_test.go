@@ -2,6 +2,7 @@ package replication
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -100,12 +101,24 @@ func TestJudge(t *testing.T) {
 			RoleReplica, sbm(0), Down, "I/O thread error 1236: binlog gone"},
 		{"sql broken", withRepl(replicaStatus{ioRunning: "Yes", sqlRunning: "No", sqlErrno: 1062, sqlError: "duplicate"}),
 			RoleReplica, sbm(0), Down, "SQL thread error 1062"},
-		{"stopped", withRepl(replicaStatus{ioRunning: "No", sqlRunning: "No"}), RoleReplica, lagResult{}, Down, "replication stopped"},
-		{"sql paused, lag known", withRepl(replicaStatus{ioRunning: "Yes", sqlRunning: "No"}), RoleReplica,
-			lagResult{300 * time.Millisecond, LagHeartbeat}, Usable, ""},
-		{"sql paused, lag unknown", withRepl(replicaStatus{ioRunning: "Yes", sqlRunning: "No"}), RoleReplica, lagResult{}, Lagging, "lag unknown"},
+		{"stopped", withRepl(replicaStatus{ioRunning: "No", sqlRunning: "No"}), RoleReplica, lagResult{}, Down,
+			"replication stopped: I/O and SQL threads stopped"},
+		{"sql stopped, lag known", withRepl(replicaStatus{ioRunning: "Yes", sqlRunning: "No"}), RoleReplica,
+			lagResult{300 * time.Millisecond, LagHeartbeat}, Down, "replication stopped: SQL thread stopped"},
+		{"sql stopped, lag unknown", withRepl(replicaStatus{ioRunning: "Yes", sqlRunning: "No"}), RoleReplica, lagResult{}, Down,
+			"replication stopped: SQL thread stopped"},
+		{"io stopped", withRepl(replicaStatus{ioRunning: "No", sqlRunning: "Yes"}), RoleReplica,
+			lagResult{0, LagHeartbeat}, Down, "replication stopped: I/O thread stopped"},
+		{"io stopped, sql broken", withRepl(replicaStatus{ioRunning: "No", sqlRunning: "No", sqlErrno: 1062, sqlError: "duplicate"}),
+			RoleReplica, lagResult{}, Down, "replication broken: SQL thread error 1062"},
 		{"io reconnecting with error is not broken", withRepl(replicaStatus{ioRunning: "Connecting", sqlRunning: "Yes", ioErrno: 2003}),
 			RoleReplica, lagResult{0, LagCaughtUp}, Usable, ""},
+		{"io reconnecting, lag unknown", withRepl(replicaStatus{ioRunning: "Connecting", sqlRunning: "Yes", ioErrno: 2003}),
+			RoleReplica, lagResult{}, Lagging, "lag unknown (I/O thread Connecting, SQL thread Yes)"},
+		{"login refused", &observation{err: fmt.Errorf("%w: %w", errLoginRefused, errors.New("Error 1045 (28000): Access denied"))},
+			RoleReplica, lagResult{}, Down, "login refused: Error 1045 (28000): Access denied"},
+		{"login refused on the primary", &observation{err: fmt.Errorf("%w: %w", errLoginRefused, errors.New("Error 1045"))},
+			RolePrimary, lagResult{}, Down, "login refused"},
 		{"lag at threshold", &observation{repl: running}, RoleReplica, sbm(maxLag), Usable, ""},
 		{"lag above threshold", &observation{repl: running}, RoleReplica, lagResult{1500 * time.Millisecond, LagHeartbeat}, Lagging, "lag 1.5s above 1s"},
 	}

@@ -97,11 +97,11 @@ func (w *heartbeatWriter) beat(ctx context.Context) heartbeatEvent {
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.m.opts.Timeout)
 	defer cancel()
-	ts := time.Now()
+	ts := rowTime(time.Now())
 	err := w.write(ctx, ts)
 	if n := serverErrorNumber(err); n == erNoSuchTable || n == erBadDB {
 		if err = w.create(ctx); err == nil {
-			ts = time.Now()
+			ts = rowTime(time.Now())
 			err = w.write(ctx, ts)
 		}
 	}
@@ -110,6 +110,12 @@ func (w *heartbeatWriter) beat(ctx context.Context) heartbeatEvent {
 	}
 	return heartbeatEvent{ts: ts, err: err, target: st.Name}
 }
+
+// rowTime returns t as the heartbeat row holds it, in whole microseconds. The monitor
+// keeps the times it wrote at that precision: a replica whose row holds this monitor's
+// first write would otherwise seem to hold an older one, its time up to a microsecond
+// before the nanosecond one remembered.
+func rowTime(t time.Time) time.Time { return time.UnixMicro(t.UnixMicro()) }
 
 func (w *heartbeatWriter) write(ctx context.Context, ts time.Time) error {
 	res, err := w.db.ExecContext(ctx, w.sql.insert, ts.UnixMicro())

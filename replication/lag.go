@@ -48,7 +48,11 @@ type lagResult struct {
 // Seconds_Behind_Master is used instead.
 func measureLag(in lagInput) lagResult {
 	sbm := lagResult{}
-	if in.repl.secondsBehindKnown {
+	// Seconds_Behind_Master measures the applier against what the I/O thread received,
+	// so it says nothing while the I/O thread is not connected. MariaDB then reports
+	// NULL; MySQL 9.7 often reports 0 instead (seen with a receiver retrying a source
+	// it cannot reach), which would pass a replica falling ever further behind.
+	if in.repl.secondsBehindKnown && in.repl.ioRunning == "Yes" {
 		sbm = lagResult{time.Duration(in.repl.secondsBehind) * time.Second, LagSeconds}
 	}
 	if in.heartbeat && in.row.ok && !in.writer.first.IsZero() {

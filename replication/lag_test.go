@@ -17,6 +17,10 @@ func TestMeasureLag(t *testing.T) {
 		sourceLogFile: "bin.000002", readPos: 900, relaySourceLogFile: "bin.000002", execPos: 900}
 	reconnectingBehind := reconnectingCaughtUp
 	reconnectingBehind.execPos = 400
+	// MySQL 9.7 may report Seconds_Behind_Source 0 while its I/O thread retries.
+	reconnectingZero := reconnectingCaughtUp
+	reconnectingZero.secondsBehindKnown = true
+	ioStopped := replicaStatus{ioRunning: "No", sqlRunning: "Yes", secondsBehind: 0, secondsBehindKnown: true}
 	const late = 600 * time.Millisecond // interval 100ms + MaxLag 1s / 2
 	idle := replicaStatus{ioRunning: "Yes", sqlRunning: "Yes", secondsBehindKnown: true}
 
@@ -61,10 +65,28 @@ func TestMeasureLag(t *testing.T) {
 		{"primary down, no heartbeat, caught up", lagInput{primaryDown: true, repl: reconnectingCaughtUp}, lagResult{0, LagCaughtUp}},
 		{"primary down, no heartbeat, relay log not applied", lagInput{primaryDown: true, repl: reconnectingBehind}, lagResult{}},
 		{"primary up, reconnecting: unknown", lagInput{repl: reconnectingCaughtUp}, lagResult{}},
+		{"primary up, reconnecting, MySQL's Seconds_Behind_Source 0: unknown", lagInput{repl: reconnectingZero}, lagResult{}},
+		{"primary down, reconnecting, MySQL's Seconds_Behind_Source 0: caught up", lagInput{primaryDown: true, repl: reconnectingZero},
+			lagResult{0, LagCaughtUp}},
+		{"I/O thread stopped: Seconds_Behind_Master ignored", lagInput{repl: ioStopped}, lagResult{}},
 	}
 	for _, tt := range tests {
 		if got := measureLag(tt.in); got != tt.want {
 			t.Errorf("%s: measureLag = %+v, want %+v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestFirstRowFresh reads back the row holding the monitor's first write, as a probe
+// does (Unix microseconds): it is this monitor's, so its age is the lag.
+func TestFirstRowFresh(t *testing.T) {
+	wrote := time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.UTC) // the clock has nanoseconds
+	first := rowTime(wrote)
+	readAt := wrote.Add(30 * time.Millisecond)
+	row := heartbeatRow{ok: true, ts: time.UnixMicro(first.UnixMicro()), readAt: readAt}
+	got := measureLag(lagInput{heartbeat: true, lateAfter: time.Second, row: row, writer: writerState{first: first, last: first},
+		repl: replicaStatus{ioRunning: "Yes", sqlRunning: "Yes", secondsBehind: 1, secondsBehindKnown: true}})
+	if want := (lagResult{readAt.Sub(row.ts), LagHeartbeat}); got != want {
+		t.Errorf("measureLag = %+v, want %+v", got, want)
 	}
 }

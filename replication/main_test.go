@@ -77,6 +77,25 @@ func startMonitor(t *testing.T, sb *sandbox.Sandbox, opts replication.Options) *
 			fmt.Sprintf("'%s'@'%%'", sb.Opts.Monitor.Name))
 		waitReplicated(t, sb)
 	}
+	w := runMonitor(t, sb, opts)
+	w.waitFor(t, patience, "every backend usable", func(s *replication.Snapshot) bool {
+		for _, b := range s.Backends {
+			if b.State != replication.Usable {
+				return false
+			}
+		}
+		return s.Primary == sb.Primary.Name
+	})
+	w.mu.Lock()
+	w.base = len(w.changes)
+	w.mu.Unlock()
+	return w
+}
+
+// runMonitor runs a monitor over every server of sb until the test ends and waits until
+// it is ready.
+func runMonitor(t *testing.T, sb *sandbox.Sandbox, opts replication.Options) *watched {
+	t.Helper()
 	w := &watched{stalls: watchStalls(t)}
 	opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	opts.OnChange = func(s *replication.Snapshot) {
@@ -112,17 +131,6 @@ func startMonitor(t *testing.T, sb *sandbox.Sandbox, opts replication.Options) *
 	case <-time.After(10 * time.Second):
 		t.Fatalf("monitor not ready after 10s: %s", describe(m.Snapshot()))
 	}
-	w.waitFor(t, patience, "every backend usable", func(s *replication.Snapshot) bool {
-		for _, b := range s.Backends {
-			if b.State != replication.Usable {
-				return false
-			}
-		}
-		return s.Primary == sb.Primary.Name
-	})
-	w.mu.Lock()
-	w.base = len(w.changes)
-	w.mu.Unlock()
 	return w
 }
 

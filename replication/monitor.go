@@ -70,7 +70,7 @@ func New(backends []Server, opts Options) (*Monitor, error) {
 	}
 	for i, b := range m.backends {
 		m.index[b.Name] = i
-		c, err := newConnector(b.Addr, opts, m.log.With("backend", b.Name))
+		c, err := newConnector(b, opts, m.log.With("backend", b.Name))
 		if err != nil {
 			return nil, fmt.Errorf("replication monitor: backend %s: %w", b.Name, err)
 		}

@@ -30,6 +30,12 @@ type Server struct {
 	// read_only says (at most one backend may have it). RoleReplica keeps this backend
 	// from ever being the primary, even when it is writable.
 	Role Role
+	// TLS, if not nil, is used for this backend's probe connections instead of
+	// Options.TLS. It must not be modified once the monitor is created.
+	TLS *tls.Config
+	// TLSPreferred lets a probe connection go on over plain TCP when the server does
+	// not offer TLS; otherwise such a server fails the probe.
+	TLSPreferred bool
 }
 
 // Options configure a Monitor. The zero value of each field documents its default.

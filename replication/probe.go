@@ -39,13 +39,24 @@ type prober struct {
 	nudge      <-chan struct{}
 }
 
-// newConnector returns a driver connector for the monitor account on addr, with
-// Options.Timeout as its dial and I/O timeout, logging driver noise at debug level.
-func newConnector(addr string, o Options, log *slog.Logger) (driver.Connector, error) {
+// newConnector returns a driver connector for the monitor account on b, over TLS when
+// b.TLS or Options.TLS says so, with Options.Timeout as its dial and I/O timeout,
+// logging driver noise at debug level.
+func newConnector(b Server, o Options, log *slog.Logger) (driver.Connector, error) {
 	c := mysql.NewConfig()
 	c.User, c.Passwd = o.User, o.Password
-	c.Net, c.Addr = "tcp", addr
+	c.Net, c.Addr = "tcp", b.Addr
 	c.TLS = o.TLS
+	if b.TLS != nil {
+		c.TLS = b.TLS
+		c.AllowFallbackToPlaintext = b.TLSPreferred
+		// The driver forgets TLS on the connector's shared config when it falls
+		// back; a hook, even one doing nothing, gives each connection a copy, so
+		// that a server that offers TLS later gets it.
+		if err := c.Apply(mysql.BeforeConnect(func(context.Context, *mysql.Config) error { return nil })); err != nil {
+			return nil, err
+		}
+	}
 	c.Timeout, c.ReadTimeout, c.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
 	c.InterpolateParams = true // one round trip per statement; the only argument is an integer
 	c.Logger = driverLogger{log}
@@ -117,8 +128,19 @@ func (p *prober) probe(ctx context.Context) *observation {
 }
 
 func (p *prober) check(ctx context.Context, obs *observation) error {
+	// Connecting before the first statement tells a refused login (wrong password,
+	// missing account, too many connections) from a server that does not answer.
+	conn, err := p.db.Conn(ctx)
+	if err != nil {
+		if isServerError(err) {
+			return fmt.Errorf("%w: %w", errLoginRefused, err)
+		}
+		return err
+	}
+	defer conn.Close() // back to p.db, which keeps it for the next probe
+
 	var version, comment, ro string
-	err := p.db.QueryRowContext(ctx, "SELECT @@version, @@version_comment, @@GLOBAL.read_only").
+	err = conn.QueryRowContext(ctx, "SELECT @@version, @@version_comment, @@GLOBAL.read_only").
 		Scan(&version, &comment, &ro)
 	if err != nil {
 		return err
@@ -128,10 +150,10 @@ func (p *prober) check(ctx context.Context, obs *observation) error {
 	}
 	obs.readOnly = parseReadOnly(ro)
 
-	if err := p.readGTID(ctx, obs); err != nil && !isServerError(err) {
+	if err := readGTID(ctx, conn, obs); err != nil && !isServerError(err) {
 		return err
 	}
-	switch rs, err := p.replicaStatus(ctx, obs.server); {
+	switch rs, err := readReplicaStatus(ctx, conn, obs.server); {
 	case err == nil:
 		obs.repl = rs
 	case isServerError(err):
@@ -141,7 +163,7 @@ func (p *prober) check(ctx context.Context, obs *observation) error {
 	}
 	if p.hbSelect != "" {
 		var us int64
-		err := p.db.QueryRowContext(ctx, p.hbSelect).Scan(&us)
+		err := conn.QueryRowContext(ctx, p.hbSelect).Scan(&us)
 		obs.row.readAt = time.Now()
 		switch {
 		case err == nil:
@@ -157,27 +179,27 @@ func (p *prober) check(ctx context.Context, obs *observation) error {
 	return nil
 }
 
-func (p *prober) readGTID(ctx context.Context, obs *observation) error {
+func readGTID(ctx context.Context, conn *sql.Conn, obs *observation) error {
 	g := &obs.gtid
 	var a, b, c sql.NullString
 	if obs.server.flavor == FlavorMariaDB {
-		if err := p.db.QueryRowContext(ctx, obs.server.gtidSQL()).Scan(&a, &b, &c); err != nil {
+		if err := conn.QueryRowContext(ctx, obs.server.gtidSQL()).Scan(&a, &b, &c); err != nil {
 			return err
 		}
 		g.binlogPos, g.currentPos, g.slavePos = a.String, b.String, c.String
 		return nil
 	}
-	if err := p.db.QueryRowContext(ctx, obs.server.gtidSQL()).Scan(&a); err != nil {
+	if err := conn.QueryRowContext(ctx, obs.server.gtidSQL()).Scan(&a); err != nil {
 		return err
 	}
 	g.executed = a.String
 	return nil
 }
 
-// replicaStatus returns the server's replica status, or nil when it has none. Only the
+// readReplicaStatus returns the server's replica status, or nil when it has none. Only the
 // default replication connection is read (MariaDB multi-source connections are not).
-func (p *prober) replicaStatus(ctx context.Context, si serverInfo) (*replicaStatus, error) {
-	rows, err := p.db.QueryContext(ctx, si.replicaStatusSQL())
+func readReplicaStatus(ctx context.Context, conn *sql.Conn, si serverInfo) (*replicaStatus, error) {
+	rows, err := conn.QueryContext(ctx, si.replicaStatusSQL())
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +228,9 @@ func (p *prober) replicaStatus(ctx context.Context, si serverInfo) (*replicaStat
 	rs := parseReplicaStatus(row)
 	return &rs, rows.Close()
 }
+
+// errLoginRefused marks a probe whose login the server refused.
+var errLoginRefused = errors.New("login refused")
 
 // isServerError reports whether err is an error packet from the server, which answered.
 func isServerError(err error) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -34,14 +35,21 @@ func TestHealthyTopology(t *testing.T) {
 			backend(s, "replica2").LagSource == replication.LagHeartbeat
 	})
 	p := backend(s, "primary")
-	if p.Role != replication.RolePrimary || p.ReadOnly || p.Replicating || p.GTIDBinlogPos == "" ||
-		p.Flavor != replication.FlavorMariaDB || p.Version != sb.Version {
+	if p.Role != replication.RolePrimary || p.ReadOnly || p.Replicating || p.Flavor != sb.Flavor || p.Version != sb.Version {
 		t.Errorf("primary status = %+v", p)
+	}
+	// Every server reports the GTIDs it has: the primary's own transactions, which the
+	// replicas have applied. The proxy's causal reads use them.
+	origin := gtidOrigin(t, sb)
+	for _, b := range s.Backends {
+		if err := checkGTIDs(b, origin); err != nil {
+			t.Errorf("%s: %v", b.Name, err)
+		}
 	}
 	for _, srv := range sb.Replicas {
 		r := backend(s, srv.Name)
 		if r.Role != replication.RoleReplica || !r.ReadOnly || !r.Replicating || r.Source != sb.Primary.Addr() ||
-			r.IOThread != "Yes" || r.SQLThread != "Yes" || r.GTIDSlavePos == "" || r.IOError != "" || r.SQLError != "" {
+			r.IOThread != "Yes" || r.SQLThread != "Yes" || r.IOError != "" || r.SQLError != "" {
 			t.Errorf("%s status = %+v", srv.Name, r)
 		}
 		if r.Lag > testHeartbeat+2*schedSlack && m.timely(t) {
@@ -84,9 +92,9 @@ func TestHealthyTopology(t *testing.T) {
 	}
 }
 
-// TestLagExclusion stops a replica's SQL thread while the primary keeps taking writes:
-// the replica must be excluded within two check intervals of its lag crossing
-// MaxLag, and readmitted once it has caught up, without flapping.
+// TestLagExclusion stalls a replica's applier (both threads keep running) while the
+// primary keeps taking writes: the replica must be excluded within two check intervals
+// of its lag crossing MaxLag, and readmitted once it has caught up, without flapping.
 func TestLagExclusion(t *testing.T) {
 	sb := sandboxtest.Require(t)
 	m := startMonitor(t, sb, testOptions(sb, true))
@@ -96,9 +104,8 @@ func TestLagExclusion(t *testing.T) {
 		return backend(s, r.Name).LagSource == replication.LagHeartbeat
 	})
 
-	exec(t, sb, r, "STOP SLAVE SQL_THREAD")
+	release := stall(t, sb, r)
 	stopped := time.Now()
-	t.Cleanup(func() { exec(t, sb, r, "START SLAVE SQL_THREAD") })
 	// Record the replica's probes: exclusion must come at the first probe that reads a
 	// lag above MaxLag.
 	var probes []replication.BackendStatus
@@ -115,15 +122,16 @@ func TestLagExclusion(t *testing.T) {
 		}
 	}
 	b := backend(s, r.Name)
-	if b.LagSource != replication.LagHeartbeat || b.SQLThread != "No" {
-		t.Fatalf("lagging %s: lag source %q, SQL thread %q, error %q", r.Name, b.LagSource, b.SQLThread, b.LastError)
+	if b.LagSource != replication.LagHeartbeat || b.IOThread != "Yes" || b.SQLThread != "Yes" {
+		t.Fatalf("lagging %s: lag source %q, I/O thread %q, SQL thread %q, error %q",
+			r.Name, b.LagSource, b.IOThread, b.SQLThread, b.LastError)
 	}
 	// The heartbeat lag is the age of the row the replica has applied when the probe
 	// read it, so the lag crossed MaxLag (b.Lag - MaxLag) before that read; the snapshot
 	// was published as the probe ended and the test saw it a poll later.
 	read := b.CheckedAt.Add(b.ProbeTime)
 	crossed := read.Add(-(b.Lag - testMaxLag))
-	t.Logf("SQL thread stopped; lag crossed %s after %s; replica excluded by a probe %s after crossing, seen by the test %s after",
+	t.Logf("applier stalled; lag crossed %s after %s; replica excluded by a probe %s after crossing, seen by the test %s after",
 		testMaxLag, crossed.Sub(stopped).Round(time.Millisecond), read.Sub(crossed).Round(time.Millisecond),
 		seen.Sub(crossed).Round(time.Millisecond))
 	if read.Sub(crossed) > 2*testInterval && m.timely(t) {
@@ -133,14 +141,14 @@ func TestLagExclusion(t *testing.T) {
 		t.Errorf("while lagging: Readable() = %v", s.Readable())
 	}
 
-	// Let the lag grow further, then restart the SQL thread.
+	// Let the lag grow further, then release the applier.
 	m.waitFor(t, patience, "lag of 2×MaxLag", func(s *replication.Snapshot) bool {
 		return backend(s, r.Name).Lag > 2*testMaxLag
 	})
-	exec(t, sb, r, "START SLAVE SQL_THREAD")
+	release()
 	started := time.Now()
 	s, seen = m.waitFor(t, patience, r.Name+" readmitted", state(r.Name, replication.Usable))
-	t.Logf("SQL thread restarted; readmitted after %s with lag %s (%d good checks of %s needed)",
+	t.Logf("applier released; readmitted after %s with lag %s (%d good checks of %s needed)",
 		seen.Sub(started).Round(time.Millisecond), backend(s, r.Name).Lag, testReadmit, testInterval)
 	if min := time.Duration(testReadmit-1) * testInterval; seen.Sub(started) < min {
 		t.Errorf("readmitted %s after restart, sooner than %d checks allow", seen.Sub(started), testReadmit)
@@ -160,7 +168,7 @@ func TestLagExclusion(t *testing.T) {
 	}
 }
 
-// TestHeartbeatAccuracy pauses a replica's SQL thread while the primary takes a write
+// TestHeartbeatAccuracy stalls a replica's applier while the primary takes a write
 // every 20ms, and compares the heartbeat lag with the injected delay: the age of the
 // newest of those writes the replica has applied, by the primary's clock (which, on one
 // host, is the monitor's). They must agree within 100ms.
@@ -176,9 +184,8 @@ func TestHeartbeatAccuracy(t *testing.T) {
 	})
 
 	waitReplicated(t, sb) // run alone, the table and its first row may not have reached r yet
-	exec(t, sb, r, "STOP SLAVE SQL_THREAD")
+	stall(t, sb, r)
 	paused := time.Now()
-	t.Cleanup(func() { exec(t, sb, r, "START SLAVE SQL_THREAD") })
 	db, _ := sb.RootDB(r)
 	var us int64
 	if err := db.QueryRow("SELECT MAX(at_us) FROM switchyard_test.writes").Scan(&us); err != nil {
@@ -202,19 +209,21 @@ func TestHeartbeatAccuracy(t *testing.T) {
 		diff := b.Lag - injected
 		worst = max(worst, diff.Abs())
 		if b.LagSource != replication.LagHeartbeat || diff.Abs() > 100*time.Millisecond && m.timely(t) {
-			t.Errorf("injected delay %s: lag %s from %q, want within 100ms, from the heartbeat",
-				injected.Round(time.Millisecond), b.Lag.Round(time.Millisecond), b.LagSource)
+			t.Errorf("injected delay %s: lag %s from %q (error %q), want within 100ms, from the heartbeat",
+				injected.Round(time.Millisecond), b.Lag.Round(time.Millisecond), b.LagSource, b.LastError)
 		}
 	}
-	t.Logf("SQL thread paused (last applied write %s before the pause): over 12 checks, heartbeat lag vs injected delay differed by at most %s (limit 100ms)",
+	t.Logf("applier stalled (last applied write %s before the stall): over 12 checks, heartbeat lag vs injected delay differed by at most %s (limit 100ms)",
 		paused.Sub(applied).Round(time.Millisecond), worst.Round(time.Millisecond))
 }
 
 // TestSecondsBehindMaster runs without the heartbeat: lag comes from
-// Seconds_Behind_Master, a delayed replica is excluded and readmitted, and a stopped SQL
-// thread (lag unknown) excludes the replica.
+// Seconds_Behind_Master, a delayed replica is excluded and readmitted, a stopped thread
+// makes the replica down, and one whose I/O thread cannot reach its source has an
+// unknown lag and is excluded.
 func TestSecondsBehindMaster(t *testing.T) {
 	sb := sandboxtest.Require(t)
+	d := sb.Dialect()
 	opts := testOptions(sb, false)
 	opts.MaxLag = time.Second
 	m := startMonitor(t, sb, opts)
@@ -225,24 +234,47 @@ func TestSecondsBehindMaster(t *testing.T) {
 	}
 	keepWriting(t, sb, sb.Primary)
 
-	exec(t, sb, r, "STOP SLAVE SQL_THREAD")
-	t.Cleanup(func() { exec(t, sb, r, "START SLAVE SQL_THREAD") })
-	s, _ = m.waitFor(t, patience, "lagging with unknown lag", state(r.Name, replication.Lagging))
-	if b := backend(s, r.Name); b.LagSource != "" || !strings.Contains(b.LastError, "lag unknown") {
-		t.Errorf("SQL thread stopped without heartbeat: lag source %q, error %q", b.LagSource, b.LastError)
+	// A thread stopped without an error: replication stopped, the replica is down.
+	for _, th := range []struct{ name, stop, start string }{
+		{"SQL thread", d.StopSQLThread, d.StartSQLThread},
+		{"I/O thread", d.StopIOThread, d.StartIOThread},
+	} {
+		exec(t, sb, r, th.stop)
+		t.Cleanup(func() { exec(t, sb, r, th.start) }) // a running thread only warns
+		s, _ = m.waitFor(t, patience, r.Name+" down with its "+th.name+" stopped", state(r.Name, replication.Down))
+		if b, want := backend(s, r.Name), "replication stopped: "+th.name+" stopped"; b.LastError != want {
+			t.Errorf("%s stopped: error %q, want %q", th.name, b.LastError, want)
+		}
+		exec(t, sb, r, th.start)
+		m.waitFor(t, patience, "readmitted after the "+th.name+" restarted", state(r.Name, replication.Usable))
 	}
-	exec(t, sb, r, "START SLAVE SQL_THREAD")
-	m.waitFor(t, patience, "readmitted", state(r.Name, replication.Usable))
 
-	// MASTER_DELAY makes Seconds_Behind_Master climb past the threshold.
-	exec(t, sb, r, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 3", "START SLAVE")
-	t.Cleanup(func() { exec(t, sb, r, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 0", "START SLAVE") })
+	// Pointed at a port nobody listens on, the I/O thread keeps retrying ("Connecting")
+	// while the primary takes writes: the lag is unknown.
+	repoint := func(port int) { exec(t, sb, r, append([]string{d.StopReplica}, sb.ChangeSource(port)...)...) }
+	repoint(unusedPort(t))
+	t.Cleanup(func() { repoint(sb.Primary.Port) })
+	s, _ = m.waitFor(t, patience, "lagging with unknown lag", state(r.Name, replication.Lagging))
+	if b := backend(s, r.Name); b.LagSource != "" || b.IOThread != "Connecting" || b.SQLThread != "Yes" ||
+		!strings.Contains(b.LastError, "lag unknown (I/O thread Connecting, SQL thread Yes)") {
+		t.Errorf("source unreachable: lag source %q, I/O thread %q, SQL thread %q, error %q",
+			b.LagSource, b.IOThread, b.SQLThread, b.LastError)
+	}
+	repoint(sb.Primary.Port)
+	m.waitFor(t, patience, "readmitted after repointing at the primary", state(r.Name, replication.Usable))
+
+	// A replication delay makes Seconds_Behind_Master climb past the threshold.
+	delay := func(seconds int) []string {
+		return []string{d.StopReplica, fmt.Sprintf(d.SourceDelay, seconds), d.StartReplica}
+	}
+	exec(t, sb, r, delay(3)...)
+	t.Cleanup(func() { exec(t, sb, r, delay(0)...) })
 	s, _ = m.waitFor(t, patience, "lagging on Seconds_Behind_Master", func(s *replication.Snapshot) bool {
 		b := backend(s, r.Name)
 		return b.State == replication.Lagging && b.LagSource == replication.LagSeconds && b.Lag > opts.MaxLag
 	})
-	t.Logf("MASTER_DELAY=3: excluded at Seconds_Behind_Master %s", backend(s, r.Name).Lag)
-	exec(t, sb, r, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 0", "START SLAVE")
+	t.Logf("%s: excluded at Seconds_Behind_Master %s", fmt.Sprintf(d.SourceDelay, 3), backend(s, r.Name).Lag)
+	exec(t, sb, r, delay(0)...)
 	m.waitFor(t, patience, "readmitted after the delay is removed", state(r.Name, replication.Usable))
 }
 
@@ -337,6 +369,27 @@ func TestPausedReplica(t *testing.T) {
 	t.Logf("SIGCONT: readmitted after %s", seen.Sub(resumed).Round(time.Millisecond))
 }
 
+// TestLoginRefused runs a monitor with a wrong password: every backend is down, with the
+// server's refusal as the reason rather than "unreachable".
+func TestLoginRefused(t *testing.T) {
+	sb := sandboxtest.Require(t)
+	opts := testOptions(sb, false)
+	opts.Password = "wrong-" + opts.Password
+	m := runMonitor(t, sb, opts)
+	s := m.Snapshot()
+	for _, b := range s.Backends {
+		if b.State != replication.Down || b.Failures == 0 || !strings.HasPrefix(b.LastError, "login refused: Error 1045") ||
+			!strings.Contains(b.LastError, "Access denied for user '"+opts.User+"'") {
+			t.Errorf("%s with a wrong password: %s after %d failures, error %q; want down, login refused: Access denied",
+				b.Name, b.State, b.Failures, b.LastError)
+		}
+	}
+	if s.Primary != "" {
+		t.Errorf("primary %q elected though no server could be read", s.Primary)
+	}
+	t.Logf("%s: %s", s.Backends[0].Name, s.Backends[0].LastError)
+}
+
 // TestWritableConflict makes a replica writable while the primary still is: the
 // monitor must keep the primary, flag the conflict, count it, and clear it afterwards.
 func TestWritableConflict(t *testing.T) {
@@ -344,8 +397,9 @@ func TestWritableConflict(t *testing.T) {
 	m := startMonitor(t, sb, testOptions(sb, true))
 	r := sb.Replicas[0]
 
-	exec(t, sb, r, "SET GLOBAL read_only = 0")
-	t.Cleanup(func() { exec(t, sb, r, "SET GLOBAL read_only = 1") })
+	d := sb.Dialect()
+	exec(t, sb, r, d.SetWritable)
+	t.Cleanup(func() { exec(t, sb, r, d.SetReadOnly) })
 	s, seen := m.waitFor(t, patience, "conflict", func(s *replication.Snapshot) bool { return s.Conflict })
 	if s.Primary != "primary" || !slices.Equal(s.Writable, []string{"primary", r.Name}) || s.Stats.Conflicts != 1 {
 		t.Errorf("conflict snapshot: %s writable=%v stats=%+v", describe(s), s.Writable, s.Stats)
@@ -357,7 +411,7 @@ func TestWritableConflict(t *testing.T) {
 	if s := m.Snapshot(); s.Primary != "primary" || !s.Conflict {
 		t.Errorf("conflict not held: %s", describe(s))
 	}
-	exec(t, sb, r, "SET GLOBAL read_only = 1")
+	exec(t, sb, r, d.SetReadOnly)
 	s, _ = m.waitFor(t, patience, "conflict cleared", func(s *replication.Snapshot) bool { return !s.Conflict })
 	if s.Primary != "primary" || s.Stats.PrimaryChanges != 1 { // the first election only
 		t.Errorf("after the conflict: %s stats=%+v", describe(s), s.Stats)
@@ -369,16 +423,17 @@ func TestWritableConflict(t *testing.T) {
 // keep serving reads when the new primary is killed.
 func TestSwitchover(t *testing.T) {
 	sb := sandboxtest.New(t, sandbox.Options{})
+	d := sb.Dialect()
 	m := startMonitor(t, sb, testOptions(sb, true))
 	keepWriting(t, sb, sb.Primary)
 	oldp, newp, other := sb.Primary, sb.Replicas[0], sb.Replicas[1]
 
 	// Demote first, as a careful operator does; wait until the candidate has it all.
-	exec(t, sb, oldp, "SET GLOBAL read_only = 1")
+	exec(t, sb, oldp, d.SetReadOnly)
 	demoted := time.Now()
 	var pos string
 	db, _ := sb.RootDB(oldp)
-	if err := db.QueryRow("SELECT @@GLOBAL.gtid_binlog_pos").Scan(&pos); err != nil {
+	if err := db.QueryRow(d.ExecutedGTID).Scan(&pos); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []*sandbox.Server{newp, other} {
@@ -387,7 +442,7 @@ func TestSwitchover(t *testing.T) {
 	s, seen := m.waitFor(t, patience, "old primary dropped", func(s *replication.Snapshot) bool { return s.Primary == "" })
 	t.Logf("demotion of %s seen after %s: no primary", oldp.Name, seen.Sub(demoted).Round(time.Millisecond))
 
-	exec(t, sb, newp, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0")
+	exec(t, sb, newp, d.StopReplica, d.ResetReplica, d.SetWritable)
 	promoted := time.Now()
 	s, seen = m.waitFor(t, patience, "new primary", func(s *replication.Snapshot) bool { return s.Primary == newp.Name })
 	t.Logf("promotion of %s followed after %s (limit 1s)", newp.Name, seen.Sub(promoted).Round(time.Millisecond))
@@ -398,14 +453,10 @@ func TestSwitchover(t *testing.T) {
 		t.Errorf("after promotion: %s", describe(s))
 	}
 
-	// Point the others at the new primary; the old one starts from its own binlog.
-	repoint := func(srv *sandbox.Server, gtid string) {
-		exec(t, sb, srv, "STOP SLAVE", fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, "+
-			"MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=%s, MASTER_CONNECT_RETRY=1",
-			newp.Port, sandbox.ReplicationUser, sandbox.ReplicationPassword, gtid), "START SLAVE")
-	}
-	repoint(oldp, "current_pos")
-	repoint(other, "slave_pos")
+	// Point the others at the new primary; the old one, never a replica, has no
+	// threads to stop and resumes after its own binlog.
+	exec(t, sb, oldp, sb.ChangeSource(newp.Port)...)
+	exec(t, sb, other, append([]string{d.StopReplica}, sb.ChangeSource(newp.Port)...)...)
 	keepWriting(t, sb, newp)
 	s, _ = m.waitFor(t, patience, "all usable on the new topology", func(s *replication.Snapshot) bool {
 		for _, b := range s.Backends {
@@ -439,7 +490,7 @@ func TestSwitchover(t *testing.T) {
 	m.waitFor(t, patience, "restarted primary seen read-only", func(s *replication.Snapshot) bool {
 		return s.Primary == "" && backend(s, newp.Name).ReadOnly
 	})
-	exec(t, sb, newp, "SET GLOBAL read_only = 0")
+	exec(t, sb, newp, d.SetWritable)
 	m.waitFor(t, patience, "primary back", func(s *replication.Snapshot) bool {
 		return s.Primary == newp.Name && s.Usable(newp.Name)
 	})
@@ -479,7 +530,83 @@ func waitGTID(t *testing.T, sb *sandbox.Sandbox, srv *sandbox.Server, pos string
 		t.Fatal(err)
 	}
 	var res sql.NullInt64
-	if err := db.QueryRow("SELECT MASTER_GTID_WAIT(?, 10)", pos).Scan(&res); err != nil || res.Int64 != 0 {
-		t.Fatalf("%s: MASTER_GTID_WAIT(%s) = %v, %v", srv.Name, pos, res, err)
+	if err := db.QueryRow(sb.Dialect().WaitGTID, pos, 10).Scan(&res); err != nil || !res.Valid || res.Int64 != 0 {
+		t.Fatalf("%s: %s with %q = %v, %v; want 0", srv.Name, sb.Dialect().WaitGTID, pos, res, err)
 	}
+}
+
+// stall stalls the applier of replica r until the returned function is called or the
+// test ends.
+func stall(t *testing.T, sb *sandbox.Sandbox, r *sandbox.Server) (release func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	rel, err := sb.StallApplier(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release = func() {
+		if err := rel(); err != nil {
+			t.Errorf("release %s: %v", r.Name, err)
+		}
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// unusedPort returns a loopback port nothing listened on a moment ago.
+func unusedPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// gtidOrigin returns how the primary's GTIDs begin: "0-1-" (MariaDB's domain and
+// server id) or its server_uuid and a colon (MySQL).
+func gtidOrigin(t *testing.T, sb *sandbox.Sandbox) string {
+	t.Helper()
+	q := "SELECT CONCAT(@@GLOBAL.gtid_domain_id, '-', @@GLOBAL.server_id, '-')"
+	if sb.Flavor == sandbox.FlavorMySQL {
+		q = "SELECT CONCAT(@@GLOBAL.server_uuid, ':')"
+	}
+	db, err := sb.RootDB(sb.Primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var origin string
+	if err := db.QueryRow(q).Scan(&origin); err != nil {
+		t.Fatal(err)
+	}
+	return origin
+}
+
+// checkGTIDs checks that b reports its flavour's GTID positions, holding the primary's
+// transactions (origin), and the other flavour's empty. The applied position, which
+// the proxy's causal reads use, is gtid_current_pos (MariaDB) or gtid_executed (MySQL).
+func checkGTIDs(b replication.BackendStatus, origin string) error {
+	type pos struct{ name, val string }
+	have, none := []pos{{"GTIDCurrentPos", b.GTIDCurrentPos}, {"GTIDBinlogPos", b.GTIDBinlogPos}},
+		[]pos{{"GTIDExecuted", b.GTIDExecuted}}
+	if b.Role == replication.RoleReplica {
+		have = append(have, pos{"GTIDSlavePos", b.GTIDSlavePos})
+	}
+	if b.Flavor == replication.FlavorMySQL {
+		have, none = []pos{{"GTIDExecuted", b.GTIDExecuted}},
+			[]pos{{"GTIDCurrentPos", b.GTIDCurrentPos}, {"GTIDBinlogPos", b.GTIDBinlogPos}, {"GTIDSlavePos", b.GTIDSlavePos}}
+	}
+	for _, p := range have {
+		if !strings.HasPrefix(p.val, origin) {
+			return fmt.Errorf("%s %s = %q, want the primary's GTIDs (%s...)", b.Flavor, p.name, p.val, origin)
+		}
+	}
+	for _, p := range none {
+		if p.val != "" {
+			return fmt.Errorf("%s %s = %q, want it empty", b.Flavor, p.name, p.val)
+		}
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one poller.
@@ -38,7 +39,7 @@ func TestRunCLI(t *testing.T) {
 	defer cancel()
 	code := make(chan int, 1)
 	go func() {
-		code <- sandbox.RunCLI(ctx, []string{"-replicas", "1", "-base-dir", t.TempDir()}, &stdout, &stderr)
+		code <- sandbox.RunCLI(ctx, []string{"-engine", sandboxtest.Engine(), "-replicas", "1", "-base-dir", t.TempDir()}, &stdout, &stderr)
 	}()
 
 	deadline := time.Now().Add(2 * time.Minute)
@@ -62,7 +63,12 @@ func TestRunCLI(t *testing.T) {
 	if len(cmds) != 2 {
 		t.Fatalf("want app commands for primary and replica1, found %q", cmds)
 	}
+	title := "MariaDB"
+	if sandboxtest.Engine() == sandbox.FlavorMySQL {
+		title = "MySQL"
+	}
 	for _, want := range []string{
+		`^` + title + ` \d+\.\d+\.\d+ sandbox ready`,
 		`(?m)^NAME\s+ROLE\s+ADDRESS\s+SERVER_ID$`,
 		`(?m)^primary\s+primary\s+127\.0\.0\.1:` + cmds[0][2] + `\s+1$`,
 		`(?m)^replica1\s+replica\s+127\.0\.0\.1:` + cmds[1][2] + `\s+2$`,

@@ -29,6 +29,17 @@ type Dialect struct {
 	ReadOnlyBypass string
 	// ReadOnly lists the settings that make a replica read-only.
 	ReadOnly []string
+	// SetReadOnly sets them as the sandbox sets them on replicas (MySQL's super_read_only
+	// holds back even root); SetWritable clears them. Demoting a primary is SetReadOnly;
+	// promoting a replica is StopReplica, ResetReplica and SetWritable.
+	SetReadOnly, SetWritable string
+	// SourceDelay takes a number of seconds (a %d verb): the replica applies each
+	// transaction that long after its source committed it. Both threads must be stopped.
+	SourceDelay string
+	// TxReadOnly and TxIsolation name the session variables of the transaction access
+	// mode and isolation level: tx_read_only and tx_isolation on MariaDB 10.x,
+	// transaction_read_only and transaction_isolation on MySQL (which dropped the others).
+	TxReadOnly, TxIsolation string
 }
 
 // Dialect returns the sandbox's engine's dialect.
@@ -44,6 +55,10 @@ func (f *flavor) dialect() Dialect {
 			IORunning: "Replica_IO_Running", SQLRunning: "Replica_SQL_Running", SecondsBehind: "Seconds_Behind_Source",
 			ExecutedGTID: f.executedGTIDSQL(), AppliedGTID: f.appliedGTIDSQL(), WaitGTID: f.waitGTIDSQL(),
 			ReadOnlyBypass: "CONNECTION_ADMIN", ReadOnly: []string{"read_only", "super_read_only"},
+			SetReadOnly: "SET GLOBAL read_only = 1, super_read_only = 1",
+			SetWritable: "SET GLOBAL super_read_only = 0, read_only = 0",
+			SourceDelay: "CHANGE REPLICATION SOURCE TO SOURCE_DELAY = %d",
+			TxReadOnly:  "transaction_read_only", TxIsolation: "transaction_isolation",
 		}
 	}
 	return Dialect{
@@ -54,19 +69,24 @@ func (f *flavor) dialect() Dialect {
 		IORunning: "Slave_IO_Running", SQLRunning: "Slave_SQL_Running", SecondsBehind: "Seconds_Behind_Master",
 		ExecutedGTID: f.executedGTIDSQL(), AppliedGTID: f.appliedGTIDSQL(), WaitGTID: f.waitGTIDSQL(),
 		ReadOnlyBypass: "READ ONLY ADMIN", ReadOnly: []string{"read_only"},
+		SetReadOnly: "SET GLOBAL read_only = 1", SetWritable: "SET GLOBAL read_only = 0",
+		SourceDelay: "CHANGE MASTER TO MASTER_DELAY = %d",
+		TxReadOnly:  "tx_read_only", TxIsolation: "tx_isolation",
 	}
 }
 
-// ChangeSource returns the statements that point a replica at the server on port
-// of 127.0.0.1 with GTID auto-positioning and start replicating, as the sandbox
-// set it up: after a promotion, tests repoint the other replicas with them.
+// ChangeSource returns the statements that point a server whose replication threads
+// are stopped at the server on port of 127.0.0.1 with GTID auto-positioning and start
+// replicating, as the sandbox set it up: after a promotion, tests repoint the other
+// replicas and the demoted primary with them. The server resumes after every
+// transaction it has, replicated or its own: MySQL's auto-positioning does so, and
+// MariaDB's current_pos (a replica's current_pos is its gtid_slave_pos, a demoted
+// primary's is its gtid_binlog_pos).
 func (sb *Sandbox) ChangeSource(port int) []string {
-	stmts := sb.flavor.startReplicationSQL(port)
 	if sb.flavor.name == FlavorMariaDB {
-		// A replica that was replicating keeps its gtid_slave_pos.
-		return stmts[1:]
+		return []string{sb.flavor.changeSourceSQL(port, "current_pos"), "START SLAVE"}
 	}
-	return stmts
+	return sb.flavor.startReplicationSQL(port)
 }
 
 // Engine returns "MariaDB 10.11.19" or "MySQL 9.7.4".

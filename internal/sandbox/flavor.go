@@ -289,25 +289,30 @@ func (f *flavor) readOnlyBypass() []string {
 	return []string{"SUPER", "READ ONLY ADMIN"}
 }
 
-// startReplicationSQL points a fresh replica at the primary and starts both threads. A
-// connect retry of one second makes replicas reconnect within a second of a primary
-// restart. MySQL replicas fetch the primary's RSA key to log in with caching_sha2.
+// startReplicationSQL points a fresh replica at the primary and starts both threads.
 func (f *flavor) startReplicationSQL(primaryPort int) []string {
 	if f.name == FlavorMySQL {
-		return []string{
-			fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=%d, SOURCE_USER=%s, "+
-				"SOURCE_PASSWORD=%s, SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1",
-				primaryPort, quote(ReplicationUser), quote(ReplicationPassword)),
-			"START REPLICA",
-		}
+		return []string{f.changeSourceSQL(primaryPort, ""), "START REPLICA"}
 	}
-	return []string{
-		"SET GLOBAL gtid_slave_pos = ''",
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER=%s, "+
-			"MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
-			primaryPort, quote(ReplicationUser), quote(ReplicationPassword)),
-		"START SLAVE",
+	return []string{"SET GLOBAL gtid_slave_pos = ''", f.changeSourceSQL(primaryPort, "slave_pos"), "START SLAVE"}
+}
+
+// changeSourceSQL points a replica at the server on port of 127.0.0.1. MySQL positions
+// itself by its gtid_executed; MariaDB by useGTID, slave_pos or current_pos. A connect
+// retry of one second makes replicas reconnect within a second of a primary restart.
+// MySQL replicas fetch the primary's RSA key to log in with caching_sha2, and retry for
+// a day, as MariaDB's do by default: MySQL's default of ten retries would give up on a
+// primary that takes ten seconds to restart on a busy machine.
+func (f *flavor) changeSourceSQL(port int, useGTID string) string {
+	if f.name == FlavorMySQL {
+		return fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=%d, SOURCE_USER=%s, "+
+			"SOURCE_PASSWORD=%s, SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1, "+
+			"SOURCE_RETRY_COUNT=86400",
+			port, quote(ReplicationUser), quote(ReplicationPassword))
 	}
+	return fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER=%s, "+
+		"MASTER_PASSWORD=%s, MASTER_USE_GTID=%s, MASTER_CONNECT_RETRY=1",
+		port, quote(ReplicationUser), quote(ReplicationPassword), useGTID)
 }
 
 // replicaStatusSQL is the statement reporting a replica's threads.

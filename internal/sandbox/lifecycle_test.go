@@ -123,8 +123,9 @@ func insertAndCheckPrimaryOnly(t *testing.T, sb *sandbox.Sandbox, id int) {
 	}
 }
 
-// mariadbdChildren returns the PIDs of mariadbd processes whose parent is this process.
-func mariadbdChildren(t *testing.T) map[int]bool {
+// serverChildren returns the PIDs of the database servers (mariadbd, or mysqld run
+// through its root filesystem's loader) whose parent is this process.
+func serverChildren(t *testing.T) map[int]bool {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -141,17 +142,20 @@ func mariadbdChildren(t *testing.T) map[int]bool {
 		if err != nil {
 			continue
 		}
-		var name, ppid string
+		var ppid string
 		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "Name:"); ok {
-				name = strings.TrimSpace(v)
-			}
 			if v, ok := strings.CutPrefix(line, "PPid:"); ok {
 				ppid = strings.TrimSpace(v)
 			}
 		}
-		if name == "mariadbd" && ppid == me {
-			pids[pid] = true
+		if ppid != me {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			if name := filepath.Base(arg); name == "mariadbd" || name == "mysqld" {
+				pids[pid] = true
+			}
 		}
 	}
 	return pids
@@ -170,8 +174,8 @@ func TestStartAndCloseLeaveNothing(t *testing.T) {
 		}
 	}
 
-	before := mariadbdChildren(t)
-	sb, err := sandbox.Start(t.Context(), sandbox.Options{NoReplicas: true, BaseDir: base})
+	before := serverChildren(t)
+	sb, err := sandbox.Start(t.Context(), sandbox.Options{Engine: sandboxtest.Engine(), NoReplicas: true, BaseDir: base})
 	if err != nil {
 		if errors.Is(err, sandbox.ErrNoServer) && os.Getenv(sandbox.RequireEnv) != "1" {
 			t.Skip(err)
@@ -189,8 +193,8 @@ func TestStartAndCloseLeaveNothing(t *testing.T) {
 		t.Errorf("NoReplicas started %d replicas", len(sb.Replicas))
 	}
 	pid := sb.Primary.Pid()
-	if after := mariadbdChildren(t); !after[pid] || len(after) != len(before)+1 {
-		t.Errorf("mariadbd children = %v, want %v plus %d", after, before, pid)
+	if after := serverChildren(t); !after[pid] || len(after) != len(before)+1 {
+		t.Errorf("server children = %v, want %v plus %d", after, before, pid)
 	}
 
 	if err := sb.Close(); err != nil {
@@ -205,8 +209,8 @@ func TestStartAndCloseLeaveNothing(t *testing.T) {
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 		t.Errorf("primary pid %d still exists after Close", pid)
 	}
-	if after := mariadbdChildren(t); len(after) != len(before) {
-		t.Errorf("mariadbd children after Close = %v, want %v", after, before)
+	if after := serverChildren(t); len(after) != len(before) {
+		t.Errorf("server children after Close = %v, want %v", after, before)
 	}
 	if err := sb.Primary.Start(t.Context()); !errors.Is(err, sandbox.ErrClosed) {
 		t.Errorf("Start after Close: err = %v, want ErrClosed", err)
@@ -226,13 +230,13 @@ func deadPID(t *testing.T) int {
 	return p.Pid
 }
 
-// TestStartFailureCleansUp makes mariadbd refuse its config and checks the error quotes
+// TestStartFailureCleansUp makes the server refuse its config and checks the error quotes
 // the server's log and nothing is left behind.
 func TestStartFailureCleansUp(t *testing.T) {
 	base := t.TempDir()
-	before := mariadbdChildren(t)
+	before := serverChildren(t)
 	_, err := sandbox.Start(t.Context(), sandbox.Options{
-		Replicas: 1, BaseDir: base, ExtraConfig: []string{"no_such_option_xyz=1"},
+		Engine: sandboxtest.Engine(), Replicas: 1, BaseDir: base, ExtraConfig: []string{"no_such_option_xyz=1"},
 	})
 	if err == nil {
 		t.Fatal("Start with an unknown server option succeeded")
@@ -246,7 +250,7 @@ func TestStartFailureCleansUp(t *testing.T) {
 	if entries, _ := os.ReadDir(base); len(entries) != 0 {
 		t.Errorf("base dir after failed Start holds %v", entries)
 	}
-	if after := mariadbdChildren(t); len(after) != len(before) {
-		t.Errorf("mariadbd children after failed Start = %v, want %v", after, before)
+	if after := serverChildren(t); len(after) != len(before) {
+		t.Errorf("server children after failed Start = %v, want %v", after, before)
 	}
 }

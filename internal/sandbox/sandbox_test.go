@@ -46,9 +46,9 @@ func errNumber(err error) uint16 {
 
 func TestTopology(t *testing.T) {
 	sb := sandboxtest.Require(t)
-	t.Logf("%s %s started in %s", sb.Flavor, sb.Version, sb.StartupTime)
-	if sb.Flavor != sandbox.FlavorMariaDB || sb.Version == "" {
-		t.Errorf("Flavor, Version = %q, %q, want mariadb and a version", sb.Flavor, sb.Version)
+	t.Logf("%s started in %s", sb.Engine(), sb.StartupTime)
+	if sb.Flavor != sandboxtest.Engine() || sb.Version == "" {
+		t.Errorf("Flavor, Version = %q, %q, want %s and a version", sb.Flavor, sb.Version, sandboxtest.Engine())
 	}
 	servers := sb.Servers()
 	if len(servers) != 3 || servers[0] != sb.Primary {
@@ -73,10 +73,24 @@ func TestTopology(t *testing.T) {
 		if !strings.HasPrefix(srv.DataDir, sb.Dir) || !strings.HasPrefix(srv.Socket, srv.DataDir) {
 			t.Errorf("%s: DataDir %q, Socket %q not under %q", srv.Name, srv.DataDir, srv.Socket, sb.Dir)
 		}
+		// The server itself agrees with the version its binary printed.
+		db, err := sb.RootDB(srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var version string
+		if err := db.QueryRowContext(ctxTimeout(t, 10*time.Second), "SELECT @@version").Scan(&version); err != nil {
+			t.Fatalf("%s: @@version: %v", srv.Name, err)
+		}
+		if isMariaDB := strings.Contains(version, "MariaDB"); !strings.HasPrefix(version, sb.Version) ||
+			isMariaDB != (sb.Flavor == sandbox.FlavorMariaDB) {
+			t.Errorf("%s: @@version = %q, want %s", srv.Name, version, sb.Engine())
+		}
 	}
 }
 
-// TestServerSettings checks the variables the issue asks for on every server.
+// TestServerSettings checks the variables the issue asks for on every server: the
+// common ones, and each engine's GTID and read-only settings.
 func TestServerSettings(t *testing.T) {
 	sb := sandboxtest.Require(t)
 	ctx := ctxTimeout(t, 30*time.Second)
@@ -91,10 +105,7 @@ func TestServerSettings(t *testing.T) {
 		}
 		want := map[string]string{
 			"server_id":                      fmt.Sprint(srv.ServerID),
-			"read_only":                      readOnly,
-			"gtid_strict_mode":               "1",
 			"log_bin":                        "1",
-			"log_slave_updates":              "1",
 			"binlog_format":                  "ROW",
 			"max_allowed_packet":             fmt.Sprint(64 << 20),
 			"innodb_buffer_pool_size":        fmt.Sprint(64 << 20),
@@ -103,6 +114,20 @@ func TestServerSettings(t *testing.T) {
 			"skip_name_resolve":              "1",
 			"bind_address":                   "127.0.0.1",
 			"local_infile":                   "1",
+		}
+		// Every setting of Dialect.ReadOnly makes a replica read-only, and none is set
+		// on the primary.
+		for _, name := range sb.Dialect().ReadOnly {
+			want[name] = readOnly
+		}
+		switch sb.Flavor {
+		case sandbox.FlavorMySQL:
+			want["gtid_mode"] = "ON"
+			want["enforce_gtid_consistency"] = "ON"
+			want["log_replica_updates"] = "1"
+		default:
+			want["gtid_strict_mode"] = "1"
+			want["log_slave_updates"] = "1"
 		}
 		for name, wantVal := range want {
 			var got string
@@ -206,46 +231,124 @@ func TestUsersExistOnEveryServer(t *testing.T) {
 	}
 }
 
+// TestMonitorUser checks that the monitor account reads what replication health checks
+// need, in each engine's own words, and cannot write.
 func TestMonitorUser(t *testing.T) {
 	sb := sandboxtest.Require(t)
 	ctx := ctxTimeout(t, 30*time.Second)
-	m := sb.Opts.Monitor
+	m, d := sb.Opts.Monitor, sb.Dialect()
+	want := map[string]string{d.IORunning: "Yes", d.SQLRunning: "Yes"}
+	switch sb.Flavor {
+	case sandbox.FlavorMySQL:
+		want["Auto_Position"] = "1"
+		want["Source_Port"] = fmt.Sprint(sb.Primary.Port)
+		want["Source_User"] = sandbox.ReplicationUser
+	default:
+		want["Using_Gtid"] = "Slave_Pos"
+		want["Master_Port"] = fmt.Sprint(sb.Primary.Port)
+		want["Master_User"] = sandbox.ReplicationUser
+	}
 	for _, r := range sb.Replicas {
 		db := open(t, r, m.Name, m.Password, "")
-		rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
-		if err != nil {
-			t.Fatalf("%s: SHOW SLAVE STATUS as monitor: %v", r.Name, err)
-		}
-		cols, _ := rows.Columns()
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if !rows.Next() {
-			t.Fatalf("%s: SHOW SLAVE STATUS returned no row", r.Name)
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
-		st := map[string]string{}
-		for i, c := range cols {
-			st[c] = vals[i].String
-		}
-		want := map[string]string{
-			"Slave_IO_Running": "Yes", "Slave_SQL_Running": "Yes", "Using_Gtid": "Slave_Pos",
-			"Master_Port": fmt.Sprint(sb.Primary.Port), "Master_User": sandbox.ReplicationUser,
+		st := replicaStatus(t, ctx, db, d.ReplicaStatus)
+		if len(st) == 0 {
+			t.Fatalf("%s: %s as monitor returned no row", r.Name, d.ReplicaStatus)
 		}
 		for k, v := range want {
 			if st[k] != v {
 				t.Errorf("%s: %s = %q, want %q", r.Name, k, st[k], v)
 			}
 		}
+		if _, ok := st[d.SecondsBehind]; !ok {
+			t.Errorf("%s: %s has no column %s", r.Name, d.ReplicaStatus, d.SecondsBehind)
+		}
+		var applied string
+		if err := db.QueryRowContext(ctx, d.AppliedGTID).Scan(&applied); err != nil || applied == "" {
+			t.Errorf("%s: %s as monitor = %q, %v; want the applied GTIDs", r.Name, d.AppliedGTID, applied, err)
+		}
 		if _, err := db.ExecContext(ctx, "CREATE DATABASE monitor_must_not"); err == nil {
 			t.Errorf("%s: monitor could create a database", r.Name)
 		}
 	}
+}
+
+// TestStallApplier stalls a replica's applier: it falls behind while both threads run,
+// and catches up once released.
+func TestStallApplier(t *testing.T) {
+	sb := sandboxtest.Require(t)
+	ctx := ctxTimeout(t, 60*time.Second)
+	app, d := sb.Opts.Users[0], sb.Dialect()
+	primary := open(t, sb.Primary, app.Name, app.Password, "")
+	for _, stmt := range []string{"CREATE DATABASE IF NOT EXISTS stall", "CREATE TABLE IF NOT EXISTS stall.t (id INT PRIMARY KEY)"} {
+		if _, err := primary.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("primary: %s: %v", stmt, err)
+		}
+	}
+	if err := sb.WaitReplicated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := sb.Replicas[0]
+	release, err := sb.StallApplier(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { release() })
+	if _, err := primary.ExecContext(ctx, "INSERT INTO stall.t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err = sb.WaitReplicated(wctx)
+	cancel()
+	if err == nil {
+		t.Fatalf("WaitReplicated succeeded with %s stalled", r.Name)
+	}
+	db := open(t, r, app.Name, app.Password, "")
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM stall.t").Scan(&n); err != nil || n != 0 {
+		t.Errorf("%s while stalled: %d rows, %v; want 0 rows", r.Name, n, err)
+	}
+	rdb, err := sb.RootDB(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := replicaStatus(t, ctx, rdb, d.ReplicaStatus)
+	if st[d.IORunning] != "Yes" || st[d.SQLRunning] != "Yes" {
+		t.Errorf("%s while stalled: %s %q, %s %q; want both running",
+			r.Name, d.IORunning, st[d.IORunning], d.SQLRunning, st[d.SQLRunning])
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.WaitReplicated(ctx); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+}
+
+// replicaStatus runs query, SHOW REPLICA/SLAVE STATUS, and returns its row as column
+// name -> value; empty when the server is not a replica.
+func replicaStatus(t *testing.T, ctx context.Context, db *sql.DB, query string) map[string]string {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	st := map[string]string{}
+	if rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range cols {
+			st[c] = vals[i].String
+		}
+	}
+	return st
 }
 
 func TestDSN(t *testing.T) {

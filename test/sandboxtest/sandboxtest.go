@@ -24,10 +24,20 @@ const RequireEnv = sandbox.RequireEnv
 // script runs the engine-independent tests once per engine with it.
 const EngineEnv = "SWITCHYARD_ENGINE"
 
+// Engine returns the engine EngineEnv chooses: sandbox.FlavorMariaDB when it is unset.
+// Tests that start sandboxes without this package's help, or that check what the
+// sandbox runs, ask it.
+func Engine() string {
+	if e := os.Getenv(EngineEnv); e != "" {
+		return e
+	}
+	return sandbox.FlavorMariaDB
+}
+
 // withEngine fills in Engine from EngineEnv.
 func withEngine(opts sandbox.Options) sandbox.Options {
 	if opts.Engine == "" {
-		opts.Engine = os.Getenv(EngineEnv)
+		opts.Engine = Engine()
 	}
 	return opts
 }

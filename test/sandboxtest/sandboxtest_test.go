@@ -40,3 +40,18 @@ func TestSkipOrFail(t *testing.T) {
 		}
 	}
 }
+
+func TestEngine(t *testing.T) {
+	for env, want := range map[string]string{"": sandbox.FlavorMariaDB, "mysql": sandbox.FlavorMySQL, "mariadb": sandbox.FlavorMariaDB} {
+		t.Setenv(EngineEnv, env)
+		if got := Engine(); got != want {
+			t.Errorf("Engine() with %s=%q = %q, want %q", EngineEnv, env, got, want)
+		}
+		if got := withEngine(sandbox.Options{}).Engine; got != want {
+			t.Errorf("withEngine with %s=%q: Engine %q, want %q", EngineEnv, env, got, want)
+		}
+		if got := withEngine(sandbox.Options{Engine: "mysql"}).Engine; got != "mysql" {
+			t.Errorf("withEngine kept no explicit engine: %q", got)
+		}
+	}
+}
