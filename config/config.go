@@ -16,20 +16,21 @@ import "time"
 // Config is the whole Switchyard configuration. Field comments give the YAML
 // key; the default comes from Default.
 type Config struct {
-	Listen        string    `yaml:"listen" json:"listen"` // SQL listener address
-	ServerVersion string    `yaml:"server_version" json:"server_version"`
-	AuthPlugin    string    `yaml:"auth_plugin" json:"auth_plugin"` // plugin named in the greeting // version string sent to clients; "" = the primary's own
-	TLS           TLS       `yaml:"tls" json:"tls"`
-	RSAKey        string    `yaml:"rsa_key" json:"rsa_key"` // PEM RSA key for caching_sha2_password; "" = generate at start
-	Users         []User    `yaml:"users" json:"users"`
-	Backends      []Backend `yaml:"backends" json:"backends"`
-	Monitor       Monitor   `yaml:"monitor" json:"monitor"`
-	Routing       Routing   `yaml:"routing" json:"routing"`
-	Admin         Admin     `yaml:"admin" json:"admin"`
-	Timeouts      Timeouts  `yaml:"timeouts" json:"timeouts"`
-	Pool          Pool      `yaml:"pool" json:"pool"`
-	Limits        Limits    `yaml:"limits" json:"limits"`
-	Log           Log       `yaml:"log" json:"log"`
+	Listen        string     `yaml:"listen" json:"listen"` // SQL listener address
+	ServerVersion string     `yaml:"server_version" json:"server_version"`
+	AuthPlugin    string     `yaml:"auth_plugin" json:"auth_plugin"` // plugin named in the greeting // version string sent to clients; "" = the primary's own
+	TLS           TLS        `yaml:"tls" json:"tls"`
+	BackendTLS    BackendTLS `yaml:"backend_tls" json:"backend_tls"`
+	RSAKey        string     `yaml:"rsa_key" json:"rsa_key"` // PEM RSA key for caching_sha2_password; "" = generate at start
+	Users         []User     `yaml:"users" json:"users"`
+	Backends      []Backend  `yaml:"backends" json:"backends"`
+	Monitor       Monitor    `yaml:"monitor" json:"monitor"`
+	Routing       Routing    `yaml:"routing" json:"routing"`
+	Admin         Admin      `yaml:"admin" json:"admin"`
+	Timeouts      Timeouts   `yaml:"timeouts" json:"timeouts"`
+	Pool          Pool       `yaml:"pool" json:"pool"`
+	Limits        Limits     `yaml:"limits" json:"limits"`
+	Log           Log        `yaml:"log" json:"log"`
 }
 
 // TLSMode says whether clients may or must use TLS.
@@ -48,6 +49,62 @@ type TLS struct {
 	Mode TLSMode `yaml:"mode" json:"mode"`
 	Cert string  `yaml:"cert" json:"cert"` // PEM certificate chain
 	Key  string  `yaml:"key" json:"key"`   // PEM private key
+}
+
+// BackendTLSMode says whether, and how strictly, Switchyard secures its own
+// connections to backends. The names are those of MySQL's --ssl-mode.
+type BackendTLSMode string
+
+// Backend TLS modes. BackendTLSInherit is only valid in backends[].tls,
+// where it means "backend_tls's mode".
+const (
+	BackendTLSInherit        BackendTLSMode = ""
+	BackendTLSOff            BackendTLSMode = "off"             // plain TCP
+	BackendTLSPreferred      BackendTLSMode = "preferred"       // TLS when the server offers it, unverified
+	BackendTLSRequired       BackendTLSMode = "required"        // TLS or no login, unverified
+	BackendTLSVerifyCA       BackendTLSMode = "verify-ca"       // required, and the chain must lead to CA
+	BackendTLSVerifyIdentity BackendTLSMode = "verify-identity" // verify-ca, and the certificate must name the server
+)
+
+// Verifies reports whether m checks the server's certificate, and so needs
+// a CA.
+func (m BackendTLSMode) Verifies() bool {
+	return m == BackendTLSVerifyCA || m == BackendTLSVerifyIdentity
+}
+
+// BackendTLS configures TLS on Switchyard's connections to backends: the
+// proxy's pooled connections and the monitor's. The global backend_tls
+// applies to every backend; in backends[].tls each empty field takes
+// backend_tls's value (see Config.BackendTLSFor). Files are read when the
+// configuration loads, so a reload picks up renewed certificates.
+type BackendTLS struct {
+	Mode BackendTLSMode `yaml:"mode" json:"mode"`
+	CA   string         `yaml:"ca" json:"ca"`     // PEM CA certificates; used by verify-ca and verify-identity only
+	Cert string         `yaml:"cert" json:"cert"` // PEM client certificate chain, sent when the server asks; set with Key
+	Key  string         `yaml:"key" json:"key"`   // PEM private key of Cert
+	// ServerName is the name verify-identity checks the certificate
+	// against (and the SNI sent); "" means the host of the backend's
+	// address.
+	ServerName string `yaml:"server_name" json:"server_name"`
+}
+
+// BackendTLSFor returns the TLS settings in force for b: b.TLS, with each
+// empty field taken from c.BackendTLS.
+func (c *Config) BackendTLSFor(b Backend) BackendTLS {
+	t, g := b.TLS, c.BackendTLS
+	inherit := func(s *string, from string) {
+		if *s == "" {
+			*s = from
+		}
+	}
+	if t.Mode == BackendTLSInherit {
+		t.Mode = g.Mode
+	}
+	inherit(&t.CA, g.CA)
+	inherit(&t.Cert, g.Cert)
+	inherit(&t.Key, g.Key)
+	inherit(&t.ServerName, g.ServerName)
+	return t
 }
 
 // Consistency is a read-consistency level.
@@ -89,6 +146,9 @@ type Backend struct {
 	Weight  int    `yaml:"weight" json:"weight"`   // share of reads; 0 = no reads; default 1
 	Role    Role   `yaml:"role" json:"role"`
 	Name    string `yaml:"name" json:"name"` // label for logs and metrics; "" = Address
+	// TLS overrides backend_tls for this backend, field by field; use
+	// Config.BackendTLSFor for the settings in force.
+	TLS BackendTLS `yaml:"tls" json:"tls"`
 }
 
 // Label is the backend's name for logs and metrics: Name, or Address when
@@ -207,6 +267,7 @@ func Default() *Config {
 		ServerVersion: "",
 		AuthPlugin:    "mysql_native_password",
 		TLS:           TLS{Mode: TLSOff},
+		BackendTLS:    BackendTLS{Mode: BackendTLSOff},
 		Monitor: Monitor{
 			User:              "monitor",
 			Interval:          Duration(250 * time.Millisecond),

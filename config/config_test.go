@@ -41,13 +41,16 @@ func TestFull(t *testing.T) {
 		ServerVersion: "10.11.0-switchyard",
 		AuthPlugin:    "caching_sha2_password",
 		TLS:           TLS{Mode: TLSOptional, Cert: "testdata/tls/cert.pem", Key: "testdata/tls/key.pem"},
-		RSAKey:        "testdata/tls/rsa.pem",
+		BackendTLS: BackendTLS{Mode: BackendTLSVerifyIdentity, CA: "testdata/tls/cert.pem",
+			Cert: "testdata/tls/cert.pem", Key: "testdata/tls/key.pem", ServerName: "switchyard-test"},
+		RSAKey: "testdata/tls/rsa.pem",
 		Users: []User{
 			{Name: "app", Password: "secret", MaxConnections: 20, Consistency: ConsistencyCausal},
 			{Name: "legacy", PasswordHash: "*6bb4837eb74329105ee4568dda7dc67ed2ca2ad9"},
 		},
 		Backends: []Backend{
-			{Address: "db1.internal:3306", Weight: 0, Role: RolePrimary, Name: "db1"},
+			{Address: "db1.internal:3306", Weight: 0, Role: RolePrimary, Name: "db1",
+				TLS: BackendTLS{Mode: BackendTLSVerifyCA, ServerName: "db1.internal"}},
 			{Address: "[::1]:3307", Weight: 3, Role: RoleReplica},
 		},
 		Monitor: Monitor{

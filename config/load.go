@@ -13,8 +13,9 @@ import (
 )
 
 // Load reads, decodes and validates the configuration file at path. Relative
-// file paths inside it (tls.cert, tls.key, rsa_key) are taken relative to the
-// file's directory. Problems with the content come back as Errors.
+// file paths inside it (tls.cert, tls.key, rsa_key, and ca, cert and key of
+// backend_tls and backends[].tls) are taken relative to the file's
+// directory. Problems with the content come back as Errors.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -59,7 +60,12 @@ func parse(data []byte, dir string, lookup func(string) (string, bool)) (*Config
 		return nil, errs
 	}
 	if dir != "" {
-		for _, p := range []*string{&cfg.TLS.Cert, &cfg.TLS.Key, &cfg.RSAKey} {
+		files := []*string{&cfg.TLS.Cert, &cfg.TLS.Key, &cfg.RSAKey, &cfg.BackendTLS.CA, &cfg.BackendTLS.Cert, &cfg.BackendTLS.Key}
+		for i := range cfg.Backends {
+			t := &cfg.Backends[i].TLS
+			files = append(files, &t.CA, &t.Cert, &t.Key)
+		}
+		for _, p := range files {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(dir, *p)
 			}

@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 		errs.add("auth_plugin", "must be mysql_native_password or caching_sha2_password, got %q", c.AuthPlugin)
 	}
 	c.TLS.validate(&errs)
+	c.validateBackendTLS(&errs)
 	if c.RSAKey != "" {
 		checkRSAKey(&errs, "rsa_key", c.RSAKey)
 	}

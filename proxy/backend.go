@@ -17,6 +17,7 @@ type Backend struct {
 	Addr   string           // host:port
 	Role   replication.Role // replication.RoleAuto: decided by the topology (Options.Primary), else the first backend
 	Weight int              // share of reads; 0 takes none
+	TLS    *BackendTLS      // nil: plain TCP
 
 	// The fields above are fixed once the Backend is in use; Server.Update
 	// makes new Backends that share the state below with the old ones.
@@ -39,6 +40,13 @@ type backendState struct {
 	// read on each new connection.
 	defaultSQLMode atomic.Pointer[string]
 	sqlModeAt      atomic.Int64 // unix nanos when defaultSQLMode was read
+	// applied is the GTID position the monitor last reported applied
+	// here, parsed (see appliedGTID).
+	applied atomic.Pointer[gtidSet]
+	// tls is the TLS of the Backend installed last. Pools keep the Backend
+	// they were opened with, and the connections they open after a reload
+	// must follow the reloaded TLS.
+	tls atomic.Pointer[BackendTLS]
 	// cut is closed by Abandon: connection attempts in progress give up.
 	cut atomic.Pointer[chan struct{}]
 	// down reports whether the monitor has excluded the backend (see
@@ -61,6 +69,10 @@ func (b *Backend) attachMetrics(m *metrics) {
 	b.poolWaits = m.poolWaits.WithLabelValues(b.Name)
 	b.poolWaited = m.poolWaitTime.WithLabelValues(b.Name)
 }
+
+// tlsInForce returns the TLS new connections to the backend use; nil means
+// plain TCP.
+func (b *backendState) tlsInForce() *BackendTLS { return b.tls.Load() }
 
 // learnSQLMode reads the sql_mode a new connection starts with, which
 // sessions use to tokenize their statements until they set their own. A

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ type backendConn struct {
 	threadID uint32 // the server's connection id, for KILL
 	version  string // the server's version, from its greeting
 	caps     uint32 // capabilities negotiated with the server
+	overTLS  bool   // the connection went over to TLS at login
+	fullAuth bool   // the login needed caching_sha2_password full authentication
 	key      poolKey
 	status   uint16 // server status flags from the last OK/EOF
 	db       string // current database as far as Switchyard knows
@@ -64,10 +67,20 @@ func dialBackend(ctx context.Context, b *Backend, key poolKey, cred *credential,
 	}
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
+	// The login follows ctx too, not only its deadline: a backend the
+	// monitor abandons (frozen, unreachable) must not hold a session for the
+	// rest of the timeout waiting for its greeting.
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	bc := &backendConn{pconn: newPconn(nc, backendBufSize), backend: b, key: key, db: db}
-	if err := bc.login(key, cred, db); err != nil {
+	err = bc.login(ctx, key, cred, db, b.tlsInForce())
+	if !stop() {
+		// Cut short (the error is then a deadline error), or just as the
+		// login ended: say why.
+		err = errors.Join(context.Cause(ctx), err)
+	}
+	if err != nil {
 		nc.Close()
-		return nil, err
+		return nil, bc.loginFailed(err)
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return bc, nil
@@ -80,7 +93,13 @@ func (bc *backendConn) alive() bool {
 	if bc.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := bc.nc.(syscall.Conn)
+	conn := bc.nc
+	if tc, ok := conn.(*tls.Conn); ok {
+		// Look below TLS: a record the server sent unasked (a
+		// close_notify alert) means the connection is not idle and clean.
+		conn = tc.NetConn()
+	}
+	sc, ok := conn.(syscall.Conn)
 	if !ok {
 		return true // not a socket (tests): nothing to look at
 	}
@@ -239,9 +258,10 @@ func (bc *backendConn) reset() error {
 	return bc.setupTracking()
 }
 
-// setupTracking turns on session state tracking of every variable.
+// setupTracking turns on session state tracking of every variable (and on
+// MySQL of the session's GTIDs).
 func (bc *backendConn) setupTracking() error {
-	res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, trackSetup...))
+	res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, trackSetupFor(bc.version)...))
 	if err != nil {
 		return err
 	}

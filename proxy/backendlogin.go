@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"context"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
 	"fmt"
+	"os"
+	"strconv"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -14,7 +17,7 @@ import (
 // baseBackendCaps are always requested from backends.
 const baseBackendCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_LONG_FLAG | mysql.CLIENT_CONNECT_WITH_DB |
 	mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_SECURE_CONNECTION |
-	mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+	mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CONNECT_ATTRS
 
 // greeting is the part of the server's HandshakeV10 we use.
 type greeting struct {
@@ -65,8 +68,10 @@ func parseGreeting(p []byte) (*greeting, error) {
 	return g, nil
 }
 
-// login performs the client side of the connection phase.
-func (bc *backendConn) login(key poolKey, cred *credential, db string) error {
+// login performs the client side of the connection phase, over TLS when
+// tlsc is not nil and the server offers it (see BackendTLS).
+// https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_connection_phase.html
+func (bc *backendConn) login(ctx context.Context, key poolKey, cred *credential, db string, tlsc *BackendTLS) error {
 	bc.seq = 0
 	p, err := bc.readPacket(1 << 16)
 	if err != nil {
@@ -80,6 +85,17 @@ func (bc *backendConn) login(key poolKey, cred *credential, db string) error {
 	caps := (baseBackendCaps | key.caps&backendCapsMask) & (g.caps | mysql.CLIENT_LONG_PASSWORD)
 	if db == "" {
 		caps &^= mysql.CLIENT_CONNECT_WITH_DB
+	}
+	if tlsc != nil {
+		switch {
+		case g.caps&mysql.CLIENT_SSL != 0:
+			caps |= mysql.CLIENT_SSL
+			if err := bc.startTLS(ctx, tlsc.Config, caps, key.collation); err != nil {
+				return err
+			}
+		case !tlsc.Preferred:
+			return errNoBackendTLS
+		}
 	}
 	bc.caps = caps
 	plugin := g.plugin
@@ -104,6 +120,9 @@ func (bc *backendConn) login(key poolKey, cred *credential, db string) error {
 	}
 	out = append(out, plugin...)
 	out = append(out, 0)
+	if caps&mysql.CLIENT_CONNECT_ATTRS != 0 {
+		out = append(out, backendAttributes...)
+	}
 	if err := bc.writePacket(out); err != nil {
 		return err
 	}
@@ -151,11 +170,20 @@ func (bc *backendConn) authResult(plugin string, scramble []byte, cred *credenti
 			case sha2FastAuthOK:
 				continue
 			case sha2PerformFull:
+				// The server's cache lacks the account (a restart or
+				// FLUSH PRIVILEGES empties it): it needs the password.
+				bc.fullAuth = true
 				if cred.password == "" {
 					return newSQLError(mysql.ER_ACCESS_DENIED_ERROR,
-						"switchyard: backend %s wants caching_sha2_password full authentication for %s, but only a password hash is configured", bc.backend.Addr, cred.user)
+						"the server wants caching_sha2_password full authentication for %s, but only a password hash is configured", cred.user)
 				}
-				reply = []byte{sha2RequestPubKey}
+				if bc.overTLS {
+					// TLS protects it: cleartext, NUL-terminated, as
+					// MySQL's own clients send it.
+					reply = append([]byte(cred.password), 0)
+				} else {
+					reply = []byte{sha2RequestPubKey}
+				}
 			default:
 				// The server sent its public key (PEM).
 				block, _ := pem.Decode(p[1:])
@@ -213,17 +241,38 @@ func scrambleFor(plugin string, scramble []byte, cred *credential) ([]byte, erro
 		}
 		if cred.password == "" {
 			return nil, newSQLError(mysql.ER_ACCESS_DENIED_ERROR,
-				"switchyard: backend asks for caching_sha2_password for %s, but only a mysql_native_password hash is configured", cred.user)
+				"the server asks for caching_sha2_password for %s, but only a mysql_native_password hash is configured", cred.user)
 		}
 		return mysql.CalcCachingSha2Password(scramble[:min(len(scramble), nativeScrambleSize)], []byte(cred.password)), nil
 	case "client_ed25519":
 		if cred.password == "" {
 			return nil, newSQLError(mysql.ER_ACCESS_DENIED_ERROR,
-				"switchyard: backend asks for ed25519 for %s, but only a password hash is configured", cred.user)
+				"the server asks for ed25519 for %s, but only a password hash is configured", cred.user)
 		}
 		return mysql.CalcEd25519Password(scramble, cred.password)
 	default:
 		return nil, newSQLError(mysql.ER_NOT_SUPPORTED_AUTH_MODE,
-			"switchyard: backend authentication plugin %q is not supported", plugin)
+			"its authentication plugin %q is not supported by Switchyard", plugin)
 	}
+}
+
+// backendAttributes are the connection attributes of every backend
+// connection, encoded for the handshake response: they name Switchyard in the
+// server's performance_schema.session_connect_attrs. Clients' own attributes
+// are not forwarded (see SessionInfo).
+var backendAttributes = encodeAttributes([]Attribute{
+	{"_client_name", "switchyard"},
+	{"program_name", "switchyard"},
+	{"_pid", strconv.Itoa(os.Getpid())},
+})
+
+func encodeAttributes(attrs []Attribute) []byte {
+	var b []byte
+	for _, a := range attrs {
+		b = mysql.AppendLengthEncodedInteger(b, uint64(len(a.Name)))
+		b = append(b, a.Name...)
+		b = mysql.AppendLengthEncodedInteger(b, uint64(len(a.Value)))
+		b = append(b, a.Value...)
+	}
+	return append(mysql.AppendLengthEncodedInteger(nil, uint64(len(b))), b...)
 }

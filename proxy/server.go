@@ -75,7 +75,8 @@ type Options struct {
 	// (the primary answered that it is read-only).
 	Recheck func(name string)
 	// AppliedGTID, when set, returns the GTID position a backend has applied
-	// (MariaDB gtid_current_pos), for causal reads; nil or "" means unknown.
+	// (MariaDB gtid_current_pos, MySQL gtid_executed), for causal reads; nil
+	// or "" means unknown.
 	AppliedGTID func(name string) string
 
 	// HandshakeTimeout bounds the connection phase; 0 means 10s.
@@ -124,6 +125,7 @@ type Server struct {
 	m            *metrics
 	routeLatency [2]prometheus.Observer // by route: primary, replica
 	reasons      sync.Map               // routing reason -> prometheus.Counter
+	readOnlyVars varSet                 // read-only variables learned from servers' refusals (see learnReadOnly)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -224,6 +226,7 @@ func (s *Server) install(opts *Options) {
 			b.attachMetrics(s.m)
 			b.down = func() bool { return s.excluded(b) }
 		}
+		b.tls.Store(b.TLS)
 	}
 	s.cur.Store(opts)
 	s.SetUsers(opts.Users)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -19,7 +20,12 @@ import (
 func newMonitor(cfg *config.Config, log *slog.Logger, onChange func(*replication.Snapshot)) (*replication.Monitor, error) {
 	backends := make([]replication.Server, 0, len(cfg.Backends))
 	for _, b := range cfg.Backends {
-		backends = append(backends, replication.Server{Name: b.Label(), Addr: b.Address, Role: replication.Role(b.Role)})
+		tc, err := backendTLS(cfg, b)
+		if err != nil {
+			return nil, err
+		}
+		backends = append(backends, replication.Server{Name: b.Label(), Addr: b.Address, Role: replication.Role(b.Role),
+			TLS: tc, TLSPreferred: cfg.BackendTLSFor(b).Mode == config.BackendTLSPreferred})
 	}
 	m := cfg.Monitor
 	return replication.New(backends, replication.Options{
@@ -50,6 +56,7 @@ type watcher struct {
 
 	mu     sync.Mutex
 	cfg    *config.Config
+	tlsSum [sha256.Size]byte // backendTLSFiles(cfg)
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -64,6 +71,7 @@ func startWatcher(cfg *config.Config, log *slog.Logger, onChange func(*replicati
 }
 
 func (w *watcher) start(cfg *config.Config) error {
+	tlsSum := backendTLSFiles(cfg)
 	mon, err := newMonitor(cfg, w.log, w.onChange)
 	if err != nil {
 		return fmt.Errorf("replication monitor: %w", err)
@@ -84,7 +92,7 @@ func (w *watcher) start(cfg *config.Config) error {
 	}
 	w.mu.Lock()
 	oldCancel, oldDone := w.cancel, w.done
-	w.cfg, w.cancel, w.done = cfg, cancel, done
+	w.cfg, w.tlsSum, w.cancel, w.done = cfg, tlsSum, cancel, done
 	w.cur.Store(mon)
 	w.mu.Unlock()
 	if oldCancel != nil {
@@ -94,10 +102,13 @@ func (w *watcher) start(cfg *config.Config) error {
 	return nil
 }
 
-// reload restarts the monitor when what it watches changed.
+// reload restarts the monitor when what it watches, or how it connects,
+// changed: backends, monitor settings, backend TLS settings or the contents
+// of their files (renewed certificates keep their names).
 func (w *watcher) reload(cfg *config.Config) {
 	w.mu.Lock()
-	same := reflect.DeepEqual(w.cfg.Backends, cfg.Backends) && reflect.DeepEqual(w.cfg.Monitor, cfg.Monitor)
+	same := reflect.DeepEqual(w.cfg.Backends, cfg.Backends) && reflect.DeepEqual(w.cfg.Monitor, cfg.Monitor) &&
+		w.tlsSum == backendTLSFiles(cfg)
 	w.mu.Unlock()
 	if same {
 		return

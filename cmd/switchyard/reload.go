@@ -165,7 +165,10 @@ func (r *reloader) load() (*config.Config, error) {
 
 // restartOnly lists the settings a reload cannot change, with how to read
 // each from a Config. (The replication monitor restarts with new backends
-// or monitor settings through OnReload.)
+// or monitor settings through OnReload.) backend_tls and backends[].tls are
+// not among them: a reload re-reads their files, and every backend
+// connection opened after it, pooled or the monitor's, uses them; open
+// connections keep the transport they were opened with.
 var restartOnly = []struct {
 	name string
 	get  func(*config.Config) any

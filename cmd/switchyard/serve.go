@@ -176,7 +176,15 @@ func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
 		opts.Users = append(opts.Users, pu)
 	}
 	for _, b := range cfg.Backends {
-		opts.Backends = append(opts.Backends, &proxy.Backend{Name: b.Label(), Addr: b.Address, Role: replication.Role(b.Role), Weight: b.Weight})
+		pb := &proxy.Backend{Name: b.Label(), Addr: b.Address, Role: replication.Role(b.Role), Weight: b.Weight}
+		tc, err := backendTLS(cfg, b)
+		if err != nil {
+			return opts, err
+		}
+		if tc != nil {
+			pb.TLS = &proxy.BackendTLS{Config: tc, Preferred: cfg.BackendTLSFor(b).Mode == config.BackendTLSPreferred}
+		}
+		opts.Backends = append(opts.Backends, pb)
 	}
 	return opts, nil
 }
