@@ -289,6 +289,9 @@ func suspectCall(t, paren token, mode Mode) bool {
 	if !ok {
 		return false
 	}
+	if mode&ModeMySQL != 0 && !fi.keyword && notOnMySQL[string(low)] {
+		return true
+	}
 	if t.kind == tokQuoted {
 		return !fi.keyword
 	}
@@ -348,3 +351,34 @@ func sysVarScope(text string) (name string, global bool) {
 	}
 	return name, global
 }
+
+// notOnMySQLName reports whether name is in notOnMySQL, in any case.
+func notOnMySQLName(name string) bool {
+	var buf [48]byte
+	low, fits := lowerInto(buf[:], name)
+	return fits && notOnMySQL[string(low)]
+}
+
+// notOnMySQL are the names in funcs that are no built-in on MySQL 9.7: a call
+// of one there calls a stored function of that name (test/builtins_test.go
+// finds them by creating one of each on the server).
+var notOnMySQL = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range strings.Fields(`add_months area asbinary astext aswkb aswkt binlog_gtid_pos boundary buffer
+		centroid chr column_add column_check column_create column_delete column_exists column_get column_json
+		column_list convexhull crc32c crosses decode decode_histogram des_decrypt des_encrypt dimension disjoint
+		encode encrypt endpoint envelope equals exteriorring geomcollfromtext geomcollfromwkb
+		geometrycollectionfromtext geometrycollectionfromwkb geometryfromtext geometryfromwkb geometryn
+		geometrytype geomfromtext geomfromwkb glength interiorringn intersects isclosed isempty isring issimple
+		json_compact json_detailed json_equals json_exists json_loose json_normalize json_query lastval lengthb
+		linefromtext linefromwkb master_gtid_wait mbrequal md5 median mlinefromtext mlinefromwkb mpointfromtext
+		mpointfromwkb mpolyfromtext mpolyfromwkb multilinestringfromtext multilinestringfromwkb
+		multipointfromtext multipointfromwkb multipolygonfromtext multipolygonfromwkb natural_sort_key nextval
+		numgeometries numinteriorrings numpoints nvl nvl2 old_password overlaps percentile_cont percentile_disc
+		pointfromtext pointfromwkb pointn pointonsurface polyfromtext polyfromwkb polygonfromtext polygonfromwkb
+		setval sformat sha sha1 st_boundary st_isring st_pointonsurface st_relate sys_guid sysdate to_char
+		touches trim_oracle within x y`) {
+		m[n] = true
+	}
+	return m
+}()

@@ -51,6 +51,11 @@ const (
 	// byte starts a comment. A statement with one of these outside strings,
 	// quoted identifiers and comments is unsure.
 	ModeCharset8Bit
+	// ModeMySQL: the servers are MySQL, not MariaDB. Names that are
+	// built-in functions on MariaDB only (NVL, JSON_DETAILED, MD5 and SHA1,
+	// which MySQL 9.7 removed, the geometry functions without ST_...) call
+	// stored functions there, so a call of one is unsure.
+	ModeMySQL
 )
 
 // modeCharsets are the bits that make the lexer read multi-byte characters.

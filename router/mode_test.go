@@ -222,3 +222,24 @@ func TestBuiltinFunctions(t *testing.T) {
 		}
 	}
 }
+
+// TestModeMySQL: a call of a name that is a built-in on MariaDB only is a
+// stored function call on MySQL, so unsure there, in every spelling.
+func TestModeMySQL(t *testing.T) {
+	for name := range notOnMySQL {
+		for _, q := range []string{"SELECT " + name + "(1)", "SELECT " + strings.ToUpper(name) + " (1, 2)",
+			"SELECT a FROM t WHERE b = " + name + "()"} {
+			if c := ClassifyMode(q, ModeMySQL); c.Flags&FlagUnsure == 0 {
+				t.Errorf("ClassifyMode(%q, ModeMySQL) = %v, want unsure", q, c)
+			}
+		}
+	}
+	for _, q := range []string{"SELECT md5('a')", "SELECT NVL(a, 1) FROM t"} {
+		if c := ClassifyMode(q, 0); c.Kind != KindRead || c.Flags&FlagUnsure != 0 {
+			t.Errorf("ClassifyMode(%q, 0) = %v, want a sure read (a MariaDB built-in)", q, c)
+		}
+	}
+	if c := ClassifyMode("SELECT CONCAT(a, UPPER(b)) FROM t", ModeMySQL); c.Kind != KindRead || c.Flags&FlagUnsure != 0 {
+		t.Errorf("built-ins of both engines: %v, want a sure read", c)
+	}
+}

@@ -186,6 +186,8 @@ func scanCall(lx *lexer, f *features, ctx scanCtx, t, p1 token) {
 	switch {
 	case !ok:
 		ok = contextKeyword(t, p1)
+	case lx.mode&ModeMySQL != 0 && !fi.keyword && notOnMySQLName(t.text):
+		ok = false // a MariaDB built-in: a stored function on MySQL
 	case fi.adjacent && lx.peek().pos != t.pos+len(t.text):
 		ok = false // "count (x)": a stored function
 	case fi.args != argsAny:
