@@ -48,6 +48,11 @@ func (s *session) changeUser(p []byte) error {
 		s.sendError(asSQLError(err))
 		return err
 	}
+	if old := s.info.Load(); old != nil {
+		info := *old
+		info.User, info.Attributes = cred.user, r.attrs
+		s.info.Store(&info)
+	}
 	return s.sendOK()
 }
 
@@ -85,8 +90,15 @@ func parseChangeUser(p []byte, caps uint32) (*handshakeResponse, error) {
 		rest = rest[2:]
 	}
 	if caps&mysql.CLIENT_PLUGIN_AUTH != 0 && len(rest) > 0 {
-		plugin, _, _ := cutNul(rest)
-		r.plugin = string(plugin)
+		plugin, after, _ := cutNul(rest)
+		r.plugin, rest = string(plugin), after
+	}
+	if caps&mysql.CLIENT_CONNECT_ATTRS != 0 && len(rest) > 0 {
+		attrs, err := parseAttributes(rest)
+		if err != nil {
+			return nil, fmt.Errorf("COM_CHANGE_USER: %v", err)
+		}
+		r.attrs = attrs
 	}
 	return r, nil
 }

@@ -51,7 +51,8 @@ type handshakeResponse struct {
 	authData  []byte
 	db        string
 	plugin    string
-	tls       bool // the client upgraded to TLS
+	attrs     []Attribute // connection attributes, in the client's order
+	tls       bool        // the client upgraded to TLS
 }
 
 // newScramble returns 20 random bytes in 1..127 without '$', like MySQL's
@@ -141,16 +142,51 @@ func parseHandshakeResponse(p []byte) (*handshakeResponse, error) {
 		plugin, after, _ := cutNul(rest)
 		r.plugin, rest = string(plugin), after
 	}
-	// Connection attributes (CLIENT_CONNECT_ATTRS) follow; Switchyard does not
-	// use them, but a declared length must fit.
 	if r.caps&mysql.CLIENT_CONNECT_ATTRS != 0 && len(rest) > 0 {
-		n, isNull, k := mysql.LengthEncodedInt(rest)
-		if isNull || k == 0 || uint64(len(rest)-k) < n {
-			return nil, fmt.Errorf("%w: bad connection attributes length", errBadHandshake)
+		attrs, err := parseAttributes(rest)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadHandshake, err)
 		}
+		r.attrs = attrs
 	}
 	r.authData = bytes.Clone(r.authData)
 	return r, nil
+}
+
+// Attribute is a connection attribute a client sent at login
+// (CLIENT_CONNECT_ATTRS): "_client_name", "program_name", or the
+// application's own.
+type Attribute struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// parseAttributes decodes the connection attributes at the start of b: a
+// length-encoded total, then length-encoded name and value strings. A
+// declared length must fit.
+func parseAttributes(b []byte) ([]Attribute, error) {
+	n, isNull, k := mysql.LengthEncodedInt(b)
+	if isNull || k == 0 || uint64(len(b)-k) < n {
+		return nil, errors.New("bad connection attributes length")
+	}
+	b = b[k : k+int(n)]
+	var attrs []Attribute
+	for len(b) > 0 {
+		name, _, k, err := mysql.LengthEncodedString(b)
+		if err != nil {
+			return nil, errors.New("bad connection attribute name")
+		}
+		if k >= len(b) { // go-mysql reads an empty string there
+			return nil, fmt.Errorf("connection attribute %q without a value", name)
+		}
+		value, _, m, err := mysql.LengthEncodedString(b[k:])
+		if err != nil {
+			return nil, errors.New("bad connection attribute value")
+		}
+		attrs = append(attrs, Attribute{string(name), string(value)})
+		b = b[k+m:]
+	}
+	return attrs, nil
 }
 
 // cutNul splits b at its first NUL byte.
@@ -279,5 +315,7 @@ func (s *session) handshake() error {
 		return err
 	}
 	s.defaultSQLMode = s.primary.backend.sqlMode()
+	s.info.Store(&SessionInfo{ID: s.id, User: cred.user, Client: nc.RemoteAddr().String(), TLS: overTLS,
+		Since: time.Now(), Attributes: r.attrs})
 	return s.sendOK()
 }

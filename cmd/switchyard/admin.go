@@ -103,6 +103,7 @@ func newAdmin(opts adminOptions) *admin {
 	a.mux.Handle("GET /api/status", a.auth(http.HandlerFunc(a.status)))
 	a.mux.Handle("GET /api/backends", a.auth(http.HandlerFunc(a.backends)))
 	a.mux.Handle("GET /api/config", a.auth(http.HandlerFunc(a.config)))
+	a.mux.Handle("GET /api/sessions", a.auth(http.HandlerFunc(a.sessions)))
 	a.mux.Handle("POST /api/backends/{name}/drain", a.auth(http.HandlerFunc(a.drain)))
 	a.mux.Handle("POST /api/backends/{name}/undrain", a.auth(http.HandlerFunc(a.drain)))
 	a.mux.Handle("POST /api/reload", a.auth(http.HandlerFunc(a.reload)))
@@ -291,6 +292,11 @@ func (a *admin) views() []backendView { return backendViews(a.opts.Proxy, a.opts
 
 func (a *admin) backends(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"backends": a.views()})
+}
+
+// sessions lists the logged-in clients with their connection attributes.
+func (a *admin) sessions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": a.opts.Proxy.Sessions()})
 }
 
 // config answers with the running configuration, secrets redacted, and the
