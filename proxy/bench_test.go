@@ -162,4 +162,115 @@ func BenchmarkSyncState(b *testing.B) {
 	})
 }
 
+// trackedResultSet builds a one-row text result set as MySQL sends it to a
+// client with CLIENT_DEPRECATE_EOF and session tracking: its OK terminator
+// reports statement_id, which MySQL changes with every statement.
+func trackedResultSet() []byte {
+	var out []byte
+	seq := byte(1)
+	add := func(p []byte) {
+		out = append(out, byte(len(p)), byte(len(p)>>8), byte(len(p)>>16), seq)
+		out = append(out, p...)
+		seq++
+	}
+	add([]byte{1})
+	add([]byte("\x03def\x00\x00\x00\x01c\x01c\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00"))
+	add([]byte("\x03abc"))
+	entry := mysql.PutLengthEncodedString([]byte("statement_id"))
+	entry = append(entry, mysql.PutLengthEncodedString([]byte("21"))...)
+	state := append([]byte{trackSystemVariables}, mysql.PutLengthEncodedString(entry)...)
+	ok := []byte{0xfe, 0, 0, 0x02, 0x40, 0, 0, 0} // status AUTOCOMMIT|SESSION_STATE_CHANGED, no warnings, empty info
+	add(append(ok, mysql.PutLengthEncodedString(state)...))
+	return out
+}
+
+// BenchmarkRelayTrackedResult relays trackedResultSet: a point select on
+// MySQL, whose terminator carries a session variable Switchyard ignores.
+func BenchmarkRelayTrackedResult(b *testing.B) {
+	data := trackedResultSet()
+	s, bc := trackedSession(b, data)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.relayResults(bc, mysql.COM_QUERY); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// trackedSession is benchSession with session tracking and OK terminators
+// on both sides.
+func trackedSession(b *testing.B, data []byte) (*session, *backendConn) {
+	s, bc := benchSession(b, data)
+	bc.caps = mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_SESSION_TRACK
+	s.caps = bc.caps
+	return s, bc
+}
+
+// causalCases are a session's last GTID and a replica's applied position,
+// as each engine writes them.
+var causalCases = []struct{ name, version, last, applied string }{
+	{"mariadb", fakeVersion, "0-1-1500", "0-1-1502,1-2-7"},
+	{"mysql", "9.7.4", "c1d77ffd-f17b-11f1-9daa-02fc00000001:1500",
+		"c1d77ffd-f17b-11f1-9daa-02fc00000001:1-1502,\nd2e88000-f17b-11f1-9daa-02fc00000002:1-7"},
+}
+
+// causalSession returns a session whose last write has the GTID last, and
+// its connection to a replica that the monitor reports has applied applied.
+func causalSession(b *testing.B, version, last, applied string) (*session, *backendConn) {
+	s, primary := benchSession(b, nil)
+	primary.version = version
+	replica := &Backend{Name: "replica", Addr: "127.0.0.1:2", backendState: &backendState{}}
+	s.srv.cur.Store(&Options{
+		Backends:    []*Backend{primary.backend, replica},
+		AppliedGTID: func(string) string { return applied },
+	})
+	s.lastGTID = last
+	return s, &backendConn{backend: replica, version: version}
+}
+
+// BenchmarkCausalCheck decides whether a replica has applied the session's
+// last write from the monitor's view of it, as the first causal read on a
+// replica after each write does.
+func BenchmarkCausalCheck(b *testing.B) {
+	for _, tc := range causalCases {
+		b.Run(tc.name, func(b *testing.B) {
+			s, bc := causalSession(b, tc.version, tc.last, tc.applied)
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.seenGTID = ""
+				if !s.caughtUp(bc) {
+					b.Fatal("not caught up")
+				}
+			}
+		})
+	}
+}
+
+// TestStatementHotPathsAllocateNothing checks the zero-allocation claims
+// of BenchmarkRelayTrackedResult and BenchmarkCausalCheck: once a GTID is
+// parsed, neither a MySQL answer's tracked state nor a causal check
+// allocates.
+func TestStatementHotPathsAllocateNothing(t *testing.T) {
+	s, bc := trackedSession(&testing.B{}, trackedResultSet())
+	if n := testing.AllocsPerRun(50, func() {
+		if err := s.relayResults(bc, mysql.COM_QUERY); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("relaying a result with tracked state allocates %.1f times", n)
+	}
+	for _, tc := range causalCases {
+		s, bc := causalSession(&testing.B{}, tc.version, tc.last, tc.applied)
+		if n := testing.AllocsPerRun(50, func() {
+			bc.seenGTID = ""
+			if !s.caughtUp(bc) {
+				t.Fatalf("%s: not caught up", tc.name)
+			}
+		}); n != 0 {
+			t.Errorf("%s: a causal check allocates %.1f times", tc.name, n)
+		}
+	}
+}
+
 var _ net.Conn = (*loopConn)(nil)

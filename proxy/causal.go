@@ -2,24 +2,25 @@ package proxy
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/switchyard-db/switchyard/router"
 )
 
 // Causal reads: a read that must see the session's last write (consistency
 // causal) goes to a replica only once that replica has applied the write's
 // GTID; a global read, only once it has applied everything the primary had
-// committed when the read began. Otherwise it runs on the primary. GTID
-// positions are MariaDB's lists of domain-server-seq.
+// committed when the read began. Otherwise it runs on the primary. GTIDs
+// are MariaDB's positions (domain-server-seq per domain) or MySQL's GTID
+// sets (uuid:interval...), told apart by the server's version.
 
 // caughtUp reports whether the replica behind bc has applied the session's
 // last write: known from an earlier check on bc, from the monitor's view of
-// the replica, or by waiting for it there (MASTER_GTID_WAIT) up to the
-// causal wait. The primary (in the read rotation with read_from_primary)
-// took the write itself.
+// the replica, or by waiting for it there up to the causal wait. The
+// primary (in the read rotation with read_from_primary) took the write
+// itself.
 func (s *session) caughtUp(bc *backendConn) bool {
 	if bc.backend == s.srv.primary() {
 		return true
@@ -44,8 +45,12 @@ func (s *session) caughtUpGlobal(bc *backendConn) bool {
 	if err != nil {
 		return false
 	}
+	q := "SELECT @@GLOBAL.gtid_executed"
+	if isMariaDB(pc.version) {
+		q = "SELECT @@GLOBAL.gtid_binlog_pos"
+	}
 	done := s.hold(pc)
-	pos, err := pc.queryValue("SELECT @@GLOBAL.gtid_binlog_pos")
+	pos, err := pc.queryValue(q)
 	done()
 	if err != nil || pos == "" {
 		return err == nil // nothing committed yet: any replica will do
@@ -58,18 +63,28 @@ func (s *session) waitFor(bc *backendConn, pos string) bool {
 	if bc.seenGTID == pos {
 		return true
 	}
-	if f := s.srv.opts().AppliedGTID; f != nil && gtidCovers(f(bc.backend.Name), pos) {
-		bc.seenGTID = pos
-		return true
+	mariaDB := isMariaDB(bc.version)
+	if f := s.srv.opts().AppliedGTID; f != nil {
+		applied := bc.backend.appliedGTID(f(bc.backend.Name), mariaDB)
+		if applied.covers(s.wantGTID(pos, mariaDB)) {
+			bc.seenGTID = pos
+			return true
+		}
 	}
 	wait := s.policy.CausalWait
 	if wait <= 0 {
 		return false
 	}
+	// MariaDB's MASTER_GTID_WAIT answers 0 once the position is applied,
+	// -1 on timeout; MySQL's WAIT_FOR_EXECUTED_GTID_SET 0 or 1.
+	q := "SELECT WAIT_FOR_EXECUTED_GTID_SET('%s', %.3f)"
+	if mariaDB {
+		q = "SELECT MASTER_GTID_WAIT('%s', %.3f)"
+	}
 	// The server gives up after wait; the deadline covers a server that
 	// does not answer at all (frozen, or cut off by the monitor's Abandon).
 	done := s.hold(bc)
-	v, err := bc.queryValueWithin(fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", pos, wait.Seconds()), wait+gtidWaitMargin)
+	v, err := bc.queryValueWithin(fmt.Sprintf(q, pos, wait.Seconds()), wait+gtidWaitMargin)
 	done()
 	if err != nil {
 		s.log.Debug("GTID wait failed", "backend", bc.backend.Addr, "err", err)
@@ -86,44 +101,70 @@ func (s *session) waitFor(bc *backendConn, pos string) bool {
 }
 
 // gtidWaitMargin is how much longer than the causal wait Switchyard waits
-// for a replica's answer to MASTER_GTID_WAIT before it drops the connection
+// for a replica's answer to its GTID wait before it drops the connection
 // and reads from the primary.
 const gtidWaitMargin = 500 * time.Millisecond
 
-// gtidCovers reports whether the MariaDB GTID position pos (a list of
-// domain-server-seq) includes every GTID in want.
-func gtidCovers(pos, want string) bool {
-	if pos == "" || want == "" {
-		return false
+// wantGTID returns the GTID position pos parsed, from the session's cache:
+// a causal session checks its last write against each replica on every
+// read until the next write, and parses it once.
+func (s *session) wantGTID(pos string, mariaDB bool) *gtidSet {
+	if g := s.wanted; g != nil && g.text == pos && g.mariaDB == mariaDB {
+		return g
 	}
-	for _, w := range strings.Split(want, ",") {
-		wd, ws, ok := splitGTID(strings.TrimSpace(w))
-		if !ok {
-			return false
-		}
-		covered := false
-		for _, p := range strings.Split(pos, ",") {
-			pd, ps, ok := splitGTID(strings.TrimSpace(p))
-			if ok && pd == wd && ps >= ws {
-				covered = true
-				break
-			}
-		}
-		if !covered {
-			return false
-		}
-	}
-	return true
+	s.wanted = parseGTIDSet(pos, mariaDB)
+	return s.wanted
 }
 
-// splitGTID returns the domain and sequence number of domain-server-seq.
-func splitGTID(g string) (domain string, seq uint64, ok bool) {
-	parts := strings.Split(g, "-")
-	if len(parts) != 3 {
-		return "", 0, false
+// appliedGTID returns the position the monitor reports b has applied,
+// parsed: once per change of the text, whatever the number of sessions
+// that read it.
+func (b *Backend) appliedGTID(pos string, mariaDB bool) *gtidSet {
+	if g := b.applied.Load(); g != nil && g.text == pos && g.mariaDB == mariaDB {
+		return g
 	}
-	n, err := strconv.ParseUint(parts[2], 10, 64)
-	return parts[0], n, err == nil
+	g := parseGTIDSet(pos, mariaDB)
+	b.applied.Store(g)
+	return g
+}
+
+// gtidSet is a GTID position or set as a server wrote it, parsed. It is
+// not changed once made: sessions share a backend's.
+type gtidSet struct {
+	text    string
+	mariaDB bool
+	set     mysql.GTIDSet // nil: the text is not a GTID set
+}
+
+// parseGTIDSet parses a MariaDB position or a MySQL GTID set.
+func parseGTIDSet(text string, mariaDB bool) *gtidSet {
+	g := &gtidSet{text: text, mariaDB: mariaDB}
+	flavor := mysql.MySQLFlavor
+	if mariaDB {
+		flavor = mysql.MariaDBFlavor
+		// go-mysql reads an empty element as 0-0-0, a GTID of domain 0,
+		// which would move that domain's position back (with a log line
+		// of its own). No server writes one.
+		if strings.Contains(","+text+",", ",,") {
+			return g
+		}
+	}
+	if set, err := mysql.ParseGTIDSet(flavor, text); err == nil {
+		g.set = set
+	}
+	return g
+}
+
+// covers reports whether the position g includes every GTID of want: for
+// MariaDB, g's sequence number in each of want's domains is at least
+// want's (whichever server wrote it: a domain's transactions apply in
+// order); for MySQL, want is a subset of g. An empty want covers nothing:
+// a session that knows no GTID cannot know what it waits for.
+func (g *gtidSet) covers(want *gtidSet) bool {
+	if g == nil || g.set == nil || want.set == nil || want.set.IsEmpty() || g.mariaDB != want.mariaDB {
+		return false
+	}
+	return g.set.Contain(want.set)
 }
 
 // beforeWrite forgets the session's last GTID before a statement runs on
@@ -137,7 +178,11 @@ func (s *session) beforeWrite(bc *backendConn) {
 }
 
 // afterWrite makes sure the session knows the GTID of a write that
-// committed without reporting it: it asks the primary (@@last_gtid).
+// committed without reporting it: it asks the primary. MariaDB keeps the
+// session's last GTID in @@last_gtid. MySQL has no such variable; its
+// @@GLOBAL.gtid_executed holds every transaction the primary committed,
+// the write included once it has committed: a replica that has all of them
+// has the write (the wait may be for more than needed, never for less).
 func (s *session) afterWrite(c router.Class, bc *backendConn) {
 	if bc != s.primary || s.lastGTID != "" {
 		return
@@ -149,8 +194,12 @@ func (s *session) afterWrite(c router.Class, bc *backendConn) {
 	if s.policy.Consistency != router.ConsistencyCausal {
 		return
 	}
+	q := "SELECT @@GLOBAL.gtid_executed"
+	if isMariaDB(bc.version) {
+		q = "SELECT @@last_gtid"
+	}
 	done := s.hold(bc)
-	if v, err := bc.queryValue("SELECT @@last_gtid"); err == nil {
+	if v, err := bc.queryValue(q); err == nil {
 		s.lastGTID = v
 	}
 	done()

@@ -39,7 +39,7 @@ func TestReplicaKilledDuringReads(t *testing.T) {
 	db := p.db(t, appUser, appPass, "")
 	db.SetMaxOpenConns(8)
 
-	load := startReads(db, 8)
+	load := startReads(t, db, 8)
 	reads, failures, lastErr := &load.reads, &load.failures, &load.lastErr
 	waitReads := func(n int64) {
 		t.Helper()
@@ -93,15 +93,22 @@ func counterValue(c prometheus.Counter) float64 {
 // loop, counting reads, failures and where each read ran.
 type readLoad struct {
 	reads, failures atomic.Int64
-	lastErr         atomic.Value
-	byServer        sync.Map // server id -> *atomic.Int64
-	done            chan struct{}
-	wg              sync.WaitGroup
+	// lastErr is the message of the last failure: errors of different
+	// types cannot share an atomic.Value.
+	lastErr  atomic.Value
+	byServer sync.Map // server id -> *atomic.Int64
+	done     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
-// startReads starts n clients reading through db.
-func startReads(db *sql.DB, n int) *readLoad {
+// startReads starts n clients reading through db. They stop at the latest
+// when the test ends, before db closes (if db was opened first): a test
+// that fails half-way must not leave them spinning on a closed pool, or
+// DB.Close waiting for their queries.
+func startReads(t *testing.T, db *sql.DB, n int) *readLoad {
 	l := &readLoad{done: make(chan struct{})}
+	t.Cleanup(l.stop)
 	for range n {
 		l.wg.Add(1)
 		go func() {
@@ -115,7 +122,7 @@ func startReads(db *sql.DB, n int) *readLoad {
 				var id int
 				if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
 					l.failures.Add(1)
-					l.lastErr.Store(err)
+					l.lastErr.Store(err.Error())
 					continue
 				}
 				l.reads.Add(1)
@@ -138,6 +145,6 @@ func (l *readLoad) on(id int) int64 {
 
 // stop ends the clients and waits for them.
 func (l *readLoad) stop() {
-	close(l.done)
+	l.stopOnce.Do(func() { close(l.done) })
 	l.wg.Wait()
 }

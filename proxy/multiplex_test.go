@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/router"
 )
 
@@ -75,15 +76,15 @@ func TestFoundRowsSurvivesMultiplexing(t *testing.T) {
 		o.Pool.ReleaseIdle = 5 * time.Millisecond
 		o.Pool.WaitTimeout = 30 * time.Second
 	})
-	rootExec(t, p.sb, p.sb.Primary, "CREATE DATABASE IF NOT EXISTS mux")
-	waitReplicated(t, p.sb)
+	numbersTable(t, p.sb, "mux.numbers", 30)
 	const sessions = 12
 	db := p.db(t, appUser, appPass, "")
 	db.SetMaxOpenConns(sessions)
+	db.SetMaxIdleConns(0) // a session ends when its goroutine is done with it
 	eachSession(t, db, sessions, func(ctx context.Context, c *sql.Conn, i int) error {
 		want := 10 + i
 		var ranOn, found, foundOn int
-		q := fmt.Sprintf("SELECT SQL_CALC_FOUND_ROWS @@server_id FROM mux.seq_1_to_%d LIMIT 1", want)
+		q := fmt.Sprintf("SELECT SQL_CALC_FOUND_ROWS @@server_id FROM mux.numbers WHERE seq <= %d LIMIT 1", want)
 		if err := c.QueryRowContext(ctx, q).Scan(&ranOn); err != nil {
 			return err
 		}
@@ -94,10 +95,18 @@ func TestFoundRowsSurvivesMultiplexing(t *testing.T) {
 		if found != want || foundOn != ranOn {
 			return fmt.Errorf("session %d: FOUND_ROWS() = %d on server %d, want %d on %d", i, found, foundOn, want, ranOn)
 		}
-		time.Sleep(20 * time.Millisecond) // now it lets go
+		time.Sleep(20 * time.Millisecond) // now it lets go (on MariaDB, see below)
 		return nil
 	})
-	if released := counterValue(p.m.released); released < sessions {
+	released := counterValue(p.m.released)
+	if p.sb.Flavor != sandbox.FlavorMariaDB {
+		// MySQL warns that SQL_CALC_FOUND_ROWS and FOUND_ROWS() are
+		// deprecated (1287): a session keeps its connections for a SHOW
+		// WARNINGS until its next statement, here until it ends.
+		t.Logf("%s: %.0f releases; none is due after FOUND_ROWS(), which warns", p.sb.Engine(), released)
+		return
+	}
+	if released < sessions {
 		t.Errorf("%.0f releases, want at least one per session (after its FOUND_ROWS())", released)
 	}
 }
@@ -157,40 +166,48 @@ func TestMultiplexingUnderContention(t *testing.T) {
 	defer quiet.Close()
 	exec(t, quiet, "SET time_zone = '+11:00'")
 
-	var executes map[int]int64
+	var executes, reprepares map[int]int64
 	prepares := delta(t, p.sb, "Com_stmt_prepare", func() {
-		executes = delta(t, p.sb, "Com_stmt_execute", func() {
-			eachSession(t, db, sessions, func(ctx context.Context, c *sql.Conn, i int) error {
-				zone := fmt.Sprintf("+%02d:00", i)
-				if _, err := c.ExecContext(ctx, "SET time_zone = '"+zone+"'"); err != nil {
-					return err
-				}
-				for r := range rounds {
-					var tz string
-					var n int
-					// Binary protocol: go-sql-driver prepares, executes and closes.
-					if err := c.QueryRowContext(ctx, "SELECT @@time_zone, ?", r).Scan(&tz, &n); err != nil {
-						return fmt.Errorf("session %d round %d: %w", i, r, err)
+		reprepares = delta(t, p.sb, "Com_stmt_reprepare", func() {
+			executes = delta(t, p.sb, "Com_stmt_execute", func() {
+				eachSession(t, db, sessions, func(ctx context.Context, c *sql.Conn, i int) error {
+					zone := fmt.Sprintf("+%02d:00", i)
+					if _, err := c.ExecContext(ctx, "SET time_zone = '"+zone+"'"); err != nil {
+						return err
 					}
-					if tz != zone || n != r {
-						return fmt.Errorf("session %d round %d: time_zone %s, %d; want %s, %d", i, r, tz, n, zone, r)
-					}
-					if r%5 == 0 {
-						res, err := c.ExecContext(ctx, "INSERT INTO mux.c (who) VALUES (?)", i)
-						if err != nil {
-							return err
+					for r := range rounds {
+						var tz string
+						var n int
+						// Binary protocol: go-sql-driver prepares, executes and closes.
+						if err := c.QueryRowContext(ctx, "SELECT @@time_zone, ?", r).Scan(&tz, &n); err != nil {
+							return fmt.Errorf("session %d round %d: %w", i, r, err)
 						}
-						id, _ := res.LastInsertId()
-						var got int64
-						if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&got); err != nil || got != id {
-							return fmt.Errorf("session %d: LAST_INSERT_ID() = %d (%v), want %d", i, got, err, id)
+						if tz != zone || n != r {
+							return fmt.Errorf("session %d round %d: time_zone %s, %d; want %s, %d", i, r, tz, n, zone, r)
+						}
+						if r%5 == 0 {
+							res, err := c.ExecContext(ctx, "INSERT INTO mux.c (who) VALUES (?)", i)
+							if err != nil {
+								return err
+							}
+							id, _ := res.LastInsertId()
+							var got int64
+							if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&got); err != nil || got != id {
+								return fmt.Errorf("session %d: LAST_INSERT_ID() = %d (%v), want %d", i, got, err, id)
+							}
 						}
 					}
-				}
-				return nil
+					return nil
+				})
 			})
 		})
 	})
+	// MySQL prepares a statement again on its own, counting it in both,
+	// when the first execution's parameter types differ from those it
+	// assumed (an integer for "?" here).
+	for id, n := range reprepares {
+		prepares[id] -= n
+	}
 	var tz string
 	if err := quiet.QueryRowContext(context.Background(), "SELECT @@time_zone").Scan(&tz); err != nil || tz != "+11:00" {
 		t.Errorf("quiet session: time_zone %q (%v), want +11:00", tz, err)

@@ -24,9 +24,10 @@ func writableSandbox(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
 	sb := sandboxtest.New(t, sandbox.Options{
 		Users:       []sandbox.User{{Name: appUser, Password: appPass}},
-		ExtraConfig: []string{"read_only=0", "log_bin_trust_function_creators=1"},
+		ExtraConfig: []string{"log_bin_trust_function_creators=1"},
 	})
 	for _, srv := range sb.Replicas {
+		rootExec(t, sb, srv, sb.Dialect().SetWritable)
 		db, err := sb.RootDB(srv)
 		if err != nil {
 			t.Fatal(err)
@@ -86,20 +87,22 @@ func TestReplicaRefusalRunsOnPrimary(t *testing.T) {
 
 // TestReplicaSessionsStayReadOnly checks that the session's own transaction
 // access mode never reaches replica connections: after SET SESSION
-// TRANSACTION READ WRITE (and tx_read_only=0) every replica connection is
-// still read-only, and the primary keeps the session's setting.
+// TRANSACTION READ WRITE (and tx_read_only=0, transaction_read_only on
+// MySQL) every replica connection is still read-only, and the primary keeps
+// the session's setting.
 func TestReplicaSessionsStayReadOnly(t *testing.T) {
 	p := startProxy(t, eventual)
 	c := p.session(t, "")
+	v := p.sb.Dialect().TxReadOnly
 	readOnly := func(hint string) (int, int) {
 		t.Helper()
 		var id, ro int
-		if err := c.QueryRowContext(context.Background(), hint+" SELECT @@server_id, @@tx_read_only").Scan(&id, &ro); err != nil {
+		if err := c.QueryRowContext(context.Background(), hint+" SELECT @@server_id, @@"+v).Scan(&id, &ro); err != nil {
 			t.Fatal(err)
 		}
 		return id, ro
 	}
-	for _, set := range []string{"SET SESSION TRANSACTION READ WRITE", "SET SESSION tx_read_only = 0", "SET SESSION TRANSACTION READ ONLY", "SET SESSION tx_read_only = OFF"} {
+	for _, set := range []string{"SET SESSION TRANSACTION READ WRITE", "SET SESSION " + v + " = 0", "SET SESSION TRANSACTION READ ONLY", "SET SESSION " + v + " = OFF"} {
 		exec(t, c, set)
 		seen := map[int]bool{}
 		for range 4 { // round robin: both replicas
@@ -109,7 +112,7 @@ func TestReplicaSessionsStayReadOnly(t *testing.T) {
 				t.Fatalf("after %s: the read ran on the primary", set)
 			}
 			if ro != 1 {
-				t.Errorf("after %s: replica %d has tx_read_only = %d, want 1", set, id, ro)
+				t.Errorf("after %s: replica %d has %s = %d, want 1", set, id, v, ro)
 			}
 		}
 		if len(seen) != len(p.sb.Replicas) {
@@ -121,7 +124,7 @@ func TestReplicaSessionsStayReadOnly(t *testing.T) {
 			want = 1
 		}
 		if ro != want {
-			t.Errorf("after %s: the primary has tx_read_only = %d, want the session's %d", set, ro, want)
+			t.Errorf("after %s: the primary has %s = %d, want the session's %d", set, v, ro, want)
 		}
 	}
 }

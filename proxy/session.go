@@ -52,8 +52,9 @@ type session struct {
 	// defaultSQLMode is the primary's default sql_mode, the session's until
 	// it sets its own.
 	defaultSQLMode string
-	lastGTID       string // GTID of the session's last write (MariaDB last_gtid)
-	prevGTID       string // lastGTID before the running statement
+	lastGTID       string   // GTID of the session's last write (MariaDB last_gtid, MySQL's tracked OWN_GTID)
+	prevGTID       string   // lastGTID before the running statement
+	wanted         *gtidSet // the last GTID position waited for, parsed (see wantGTID)
 	stmts          map[uint32]*stmt
 	lastID         uint32 // last statement id handed out
 	failed         bool   // the last command ended with an ERR packet
@@ -86,6 +87,7 @@ type session struct {
 	active        atomic.Pointer[backendConn] // backend connection of the running command
 	activeReplica atomic.Pointer[backendConn] // the same, when it is not the primary connection
 	killed        atomic.Bool                 // KILL CONNECTION arrived
+	info          atomic.Pointer[SessionInfo] // who is logged in; nil before login
 	aborted       atomic.Bool                 // Shutdown gave up waiting
 }
 

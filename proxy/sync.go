@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/switchyard-db/switchyard/router"
@@ -43,6 +45,23 @@ func (s *session) syncHeld(bc *backendConn) error {
 			return err
 		}
 	}
+	if err := s.syncVars(bc); err != nil {
+		name, ok := readOnlyVarIn(err)
+		if !ok || !s.learnReadOnly(bc, name) {
+			return err
+		}
+		// The server refused the whole SET, so nothing changed: try once
+		// more without that variable.
+		if err := s.syncVars(bc); err != nil {
+			return err
+		}
+	}
+	bc.owner, bc.gen = s, s.varsGen
+	return nil
+}
+
+// syncVars sets the session's variables on bc, in one SET.
+func (s *session) syncVars(bc *backendConn) error {
 	var set strings.Builder
 	add := func(name, value string) {
 		if set.Len() == 0 {
@@ -78,26 +97,103 @@ func (s *session) syncHeld(bc *backendConn) error {
 			add(name, "DEFAULT")
 		}
 	}
-	if set.Len() > 0 {
-		res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, set.String()...))
-		if err != nil {
-			return err
-		}
-		if res[0] != 0x00 {
-			return parseErr(res)
-		}
-		clear(bc.vars)
-		if bc.vars == nil {
-			bc.vars = make(map[string]string, len(s.vars))
-		}
-		for name, value := range s.vars {
-			if !(bc.readOnly && isTxReadOnlyVar(name)) {
-				bc.vars[name] = value
-			}
+	if set.Len() == 0 {
+		return nil
+	}
+	res, err := bc.roundTrip(append([]byte{mysql.COM_QUERY}, set.String()...))
+	if err != nil {
+		return err
+	}
+	if res[0] != 0x00 {
+		return parseErr(res)
+	}
+	clear(bc.vars)
+	if bc.vars == nil {
+		bc.vars = make(map[string]string, len(s.vars))
+	}
+	for name, value := range s.vars {
+		if !(bc.readOnly && isTxReadOnlyVar(name)) {
+			bc.vars[name] = value
 		}
 	}
-	bc.owner, bc.gen = s, s.varsGen
 	return nil
+}
+
+// Read-only variables. A server reports some variables through session
+// tracking that it refuses to set (error 1238): untracked lists those known,
+// but a server version may report a new one. Without learning it, every
+// session that saw it change would fail each statement on another
+// connection from then on; with it, the first refusal costs one more round
+// trip, and no session copies the variable again.
+
+// codeReadOnlyVar is ER_INCORRECT_GLOBAL_LOCAL_VAR: "Variable 'x' is a read
+// only variable" (the same code also says a variable is global-only or
+// session-only: those are not reported by session tracking).
+const codeReadOnlyVar = 1238
+
+// readOnlyVarIn returns the variable that err, a server's refusal of a SET,
+// names as read-only.
+func readOnlyVarIn(err error) (string, bool) {
+	var se *sqlError
+	if !errors.As(err, &se) || se.code != codeReadOnlyVar {
+		return "", false
+	}
+	_, rest, ok := strings.Cut(se.message, "'")
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, "'")
+	if !ok || !strings.Contains(se.message, "read only") {
+		return "", false
+	}
+	return name, true
+}
+
+// learnReadOnly stops copying the variable name, which bc's server refused
+// as read-only: it is forgotten by the session and the connection, and
+// ignored when servers report it from now on. It reports whether the
+// session had it (else the refusal was not about its state, and retrying
+// would not help).
+func (s *session) learnReadOnly(bc *backendConn, name string) bool {
+	if _, ok := s.vars[name]; !ok {
+		if _, ok := bc.vars[name]; !ok {
+			return false
+		}
+	}
+	if !s.srv.readOnlyVars.has([]byte(name)) {
+		s.log.Warn("the server refuses to set a session variable it reports changed; it is no longer copied between connections",
+			"backend", bc.backend.Name, "variable", name)
+	}
+	s.srv.readOnlyVars.add(name)
+	if _, ok := s.vars[name]; ok {
+		delete(s.vars, name)
+		s.varsGen++
+	}
+	delete(bc.vars, name)
+	return true
+}
+
+// varSet is a set of variable names that many sessions read and few write:
+// each change copies it, so reads take no lock.
+type varSet struct {
+	mu sync.Mutex // serializes add
+	m  atomic.Pointer[map[string]bool]
+}
+
+// has reports whether name is in the set; it does not allocate.
+func (v *varSet) has(name []byte) bool {
+	m := v.m.Load()
+	return m != nil && (*m)[string(name)]
+}
+
+func (v *varSet) add(name string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	next := map[string]bool{name: true}
+	if m := v.m.Load(); m != nil {
+		maps.Copy(next, *m)
+	}
+	v.m.Store(&next)
 }
 
 // syncInsertID gives bc, a primary connection, the session's
@@ -189,6 +285,11 @@ func (s *session) lexMode() router.Mode {
 		m |= router.ModeForCharset(cs)
 	} else {
 		m |= router.ModeForCollationID(s.collation)
+	}
+	// A topology has one engine: the primary's. On MySQL, MariaDB's own
+	// built-in functions are stored function calls.
+	if s.primary != nil && !isMariaDB(s.primary.version) {
+		m |= router.ModeMySQL
 	}
 	s.mode, s.modeAt, s.modeOK = m, s.varsGen, true
 	return m

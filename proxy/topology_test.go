@@ -134,9 +134,10 @@ func TestSwitchoverFollowed(t *testing.T) {
 	waitFor("writes flowing", 10*time.Second, func() bool { return ok.Load() > 50 })
 
 	oldP, newP := sb.Primary, sb.Replicas[0]
-	rootExec(t, sb, oldP, "SET GLOBAL read_only = 1")
+	d := sb.Dialect()
+	rootExec(t, sb, oldP, d.SetReadOnly)
 	waitReplicated(t, sb)
-	rootExec(t, sb, newP, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0")
+	rootExec(t, sb, newP, d.StopReplica, d.ResetReplica, d.SetWritable)
 	promoted := time.Now()
 	followed := waitFor("monitor follows the new primary", 2*time.Second, func() bool { return mon.Primary() == newP.Name })
 	before := ok.Load()
@@ -187,13 +188,17 @@ func TestReplicaHungDuringReads(t *testing.T) {
 	sb, mon, p := monitored(t)
 	db := p.db(t, appUser, appPass, "")
 	db.SetMaxOpenConns(6)
-	load := startReads(db, 6)
+	load := startReads(t, db, 6)
 	reads, failures, lastErr := &load.reads, &load.failures, &load.lastErr
 	time.Sleep(300 * time.Millisecond)
 	victim := sb.Replicas[1]
 	if err := victim.Pause(); err != nil {
 		t.Fatal(err)
 	}
+	// If the test fails before it resumes the replica, the cleanups that
+	// run before the sandbox's own (the reads, DB.Close, the proxy's
+	// Shutdown) must not wait on a frozen server.
+	t.Cleanup(func() { _ = victim.Resume() })
 	paused := time.Now()
 	deadline := time.Now().Add(10 * time.Second)
 	for mon.Usable(victim.Name) {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/binary"
 	"io"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -18,30 +19,71 @@ const (
 	statusStateChanged = 0x4000 // SERVER_SESSION_STATE_CHANGED
 	statusANSIQuotes   = 0x8000 // MariaDB: sql_mode has ANSI_QUOTES
 
+	// Types of session-state-change records.
 	trackSystemVariables = 0
 	trackSchema          = 1
+	trackGTIDs           = 3 // MySQL: the GTID of the transaction the statement committed
 
 	// trackSetup makes a backend connection report every session variable
-	// change. It runs right after login and after COM_RESET_CONNECTION.
+	// change. It runs right after login and after COM_RESET_CONNECTION
+	// (see trackSetupFor).
 	trackSetup = "SET SESSION session_track_system_variables='*', session_track_schema=1, session_track_state_change=1"
+	// trackSetupMySQL also has MySQL report the GTID of each transaction
+	// the session commits. MariaDB reports it as the variable last_gtid
+	// and has no session_track_gtids.
+	trackSetupMySQL = trackSetup + ", session_track_gtids=OWN_GTID"
 )
 
-// Variables that are not copied between backend connections: bookkeeping of
-// the server or of Switchyard itself, and autocommit, which routing handles
-// (reads on replicas always run with autocommit on).
+// trackSetupFor returns the tracking setup for a connection to a server of
+// this version.
+func trackSetupFor(version string) string {
+	if isMariaDB(version) {
+		return trackSetup
+	}
+	return trackSetupMySQL
+}
+
+// isMariaDB reports whether a server's greeting version is MariaDB's
+// ("5.5.5-10.11.19-MariaDB-0+deb12u1-log") rather than MySQL's ("9.7.4").
+// It is the one place Switchyard tells the two engines apart.
+func isMariaDB(version string) bool { return strings.Contains(version, "MariaDB") }
+
+// Variables that are not copied between backend connections:
+//   - read-only ones, which a server reports but refuses to set (error
+//     1238): statement_id (MySQL changes it with every statement),
+//     in_transaction and last_gtid (MariaDB), and those no server reports
+//     today but might;
+//   - bookkeeping of the server for one connection: the next transaction's
+//     GTID (gtid_next, gtid_seq_no: set elsewhere, the other connection would
+//     own it), the last insert id and the statement timestamp;
+//   - Switchyard's own tracking settings, and autocommit, which routing
+//     handles (reads on replicas always run with autocommit on).
+//
+// A read-only variable missing here is learned the first time a server
+// refuses it (see learnReadOnly).
 var untracked = map[string]bool{
-	"last_gtid":                      true,
+	"statement_id":   true,
+	"in_transaction": true,
+	"last_gtid":      true,
+	"warning_count":  true,
+	"error_count":    true,
+	"gtid_owned":     true,
+	"external_user":  true,
+	"proxy_user":     true,
+
+	"gtid_next":      true,
+	"gtid_seq_no":    true,
+	"insert_id":      true,
+	"last_insert_id": true,
+	"identity":       true,
+	"timestamp":      true,
+
 	"autocommit":                     true,
 	"session_track_system_variables": true,
 	"session_track_schema":           true,
 	"session_track_state_change":     true,
 	"session_track_transaction_info": true,
-	"in_transaction":                 true,
-	"insert_id":                      true,
-	"last_insert_id":                 true,
-	"identity":                       true,
-	"gtid_seq_no":                    true,
-	"timestamp":                      true,
+	"session_track_gtids":            true,
 }
 
 // okLayout locates the fields of an OK packet (header 0x00, or 0xFE as a
@@ -130,6 +172,9 @@ func (s *session) relayOK(bc *backendConn, f frame) (uint16, error) {
 }
 
 // learnState applies the session-state-change records in b (from bc).
+// Names and values are compared before they are copied: a statement whose
+// answer reports only what Switchyard ignores (MySQL's statement_id comes
+// with every one) allocates nothing.
 func (s *session) learnState(bc *backendConn, b []byte) {
 	data, _, _, err := mysql.LengthEncodedString(b)
 	if err != nil {
@@ -152,45 +197,61 @@ func (s *session) learnState(bc *backendConn, b []byte) {
 			if err != nil {
 				continue
 			}
-			s.noteVar(bc, string(name), string(value))
+			s.noteVar(bc, name, value)
 		case trackSchema:
 			db, _, _, err := mysql.LengthEncodedString(entry)
 			if err == nil {
 				s.db = string(db)
 				bc.db = s.db
 			}
+		case trackGTIDs:
+			// One byte of encoding specification (0: the GTID set as
+			// text), then the set: with OWN_GTID, the one GTID committed.
+			if len(entry) == 0 || entry[0] != 0 {
+				continue
+			}
+			if set, _, _, err := mysql.LengthEncodedString(entry[1:]); err == nil && len(set) > 0 {
+				s.lastGTID = string(set)
+			}
 		}
 	}
 }
 
-// noteVar records a session variable value reported by bc.
-func (s *session) noteVar(bc *backendConn, name, value string) {
-	if name == "last_gtid" {
-		s.lastGTID = value
+// noteVar records a session variable value reported by bc. name and value
+// alias the packet.
+func (s *session) noteVar(bc *backendConn, name, value []byte) {
+	if string(name) == "last_gtid" {
+		s.lastGTID = string(value)
 		return
 	}
-	if untracked[name] {
+	if untracked[string(name)] || s.srv.readOnlyVars.has(name) {
 		return
 	}
-	if bc.readOnly && isTxReadOnlyVar(name) {
+	if bc.readOnly && isTxReadOnlyVar(string(name)) {
 		// Switchyard's own setting, which nothing sent to a replica should
 		// be able to change (a procedure could; none is sent there). If
 		// it changed, the connection is not safe for reads any more.
-		if value != "ON" && value != "1" {
+		if string(value) != "ON" && string(value) != "1" {
 			bc.broken = true
-			s.log.Error("a read-only replica connection was made writable; closing it", "backend", bc.backend.Name, "variable", name)
+			s.log.Error("a read-only replica connection was made writable; closing it", "backend", bc.backend.Name, "variable", string(name))
 		}
 		return
 	}
+	if v, ok := bc.vars[string(name)]; ok && v == string(value) {
+		if sv, ok := s.vars[string(name)]; ok && sv == v {
+			return // known already
+		}
+	}
+	n, v := string(name), string(value)
 	if bc.vars == nil {
 		bc.vars = make(map[string]string)
 	}
-	bc.vars[name] = value
+	bc.vars[n] = v
 	if s.vars == nil {
 		s.vars = make(map[string]string)
 	}
-	if s.vars[name] != value {
-		s.vars[name] = value
+	if old, ok := s.vars[n]; !ok || old != v {
+		s.vars[n] = v
 		s.varsGen++
 	}
 }

@@ -47,7 +47,7 @@ func (s *Server) checkWritable(p *userPool, bc *backendConn) {
 // on MySQL unless super_read_only is on).
 func writableQuery(version string) string {
 	const has = "EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN (%s))"
-	if strings.Contains(version, "MariaDB") {
+	if isMariaDB(version) {
 		bypass := "'READ ONLY ADMIN'"
 		if mariaDBBefore1011(version) {
 			bypass = "'SUPER', 'READ ONLY ADMIN'"
