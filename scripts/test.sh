@@ -33,7 +33,7 @@ echo "test.sh: unit, sandbox and client tests finished in $(( $(date +%s) - star
 # others do not depend on the engine; test/oracle replays MariaDB's own test
 # suite on MariaDB). Tests of what only one engine has skip with the reason.
 mysql=$(date +%s)
-engine_packages=(./internal/sandbox ./replication ./proxy ./cmd/switchyard ./test ./test/apps)
+engine_packages=(./internal/sandbox ./replication ./proxy ./cmd/switchyard ./test ./test/apps ./test/bench)
 echo "test.sh: the sandbox and client tests again on MySQL (SWITCHYARD_ENGINE=mysql): ${engine_packages[*]}"
 SWITCHYARD_ENGINE=mysql go test -count=1 -timeout 30m "${engine_packages[@]}" "$@"
 echo "test.sh: MySQL tests finished in $(( $(date +%s) - mysql ))s"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +35,16 @@ func TestMariaDBCLI(t *testing.T) {
 					t.Run(name, func(t *testing.T) {
 						tag := "cli/" + name
 						out, stderr, err := cli(t, ep, c, nil, "-N", "-e", ranOnSQL(tag)+"; SELECT CURRENT_USER()")
+						if hashedRefused(sb, u.user, sha2) {
+							// Switchyard logs in to the primary while it accepts the
+							// client: the connection itself is refused.
+							want := regexp.MustCompile(`^ERROR 1045 \(28000\): .*` + hashedRefusal(sb).String() + "\n$")
+							if err == nil || len(out) > 0 || !want.Match(stderr) {
+								t.Errorf("mariadb %s on MySQL: %v, output %q, stderr %q; want no output and an error matching %s", name, err, out, stderr, want)
+							}
+							checkNotRan(t, sb, tag)
+							return
+						}
 						if err != nil {
 							t.Fatalf("mariadb %s: %v\n%s", name, err, stderr)
 						}
@@ -88,6 +99,7 @@ func TestMariaDBCLI(t *testing.T) {
 		infile := loadFile(t)
 		script = bytes.ReplaceAll(script, []byte("@@DB@@"), []byte("compat_cli"))
 		script = bytes.ReplaceAll(script, []byte("@@INFILE@@"), []byte(infile))
+		script = bytes.ReplaceAll(script, []byte("@@IN_TRANSACTION@@"), []byte(inTransactionSQL(sb)))
 		runScript := func(e endpoint, tls bool) (string, error) {
 			c := app
 			c.TLS = tls
@@ -95,7 +107,7 @@ func TestMariaDBCLI(t *testing.T) {
 			return fmt.Sprintf("stdout:\n%s\nstderr:\n%s", out, stderr), err
 		}
 		want, wantErr := runScript(direct, false)
-		if !strings.Contains(want, "Duplicate entry 'apple'") || !strings.Contains(want, "3\t1\n") {
+		if !strings.Contains(want, "Duplicate entry 'apple'") || !strings.Contains(want, "3\t1\n") || !strings.Contains(want, "\n30000\t") {
 			t.Fatalf("direct run did not go as planned (%v):\n%s", wantErr, want)
 		}
 		for _, tls := range []bool{false, true} {

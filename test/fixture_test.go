@@ -118,14 +118,8 @@ func createFixtures(sb *sandbox.Sandbox) error {
 			return fmt.Errorf("insert big blob %d: %w", id, err)
 		}
 	}
-	// The hashed user must authenticate on MariaDB with the password whose
-	// hash Switchyard is given.
-	var hash string
-	if err := db.QueryRow("SELECT authentication_string FROM mysql.user WHERE user = ?", hashedUser.Name).Scan(&hash); err != nil {
-		return fmt.Errorf("hash of %s: %w", hashedUser.Name, err)
-	}
-	if want := nativeHash(hashedUser.Password); hash != want {
-		return fmt.Errorf("mysql.user has hash %s for %s, nativeHash gives %s", hash, hashedUser.Name, want)
+	if err := checkHashedAccount(sb, db); err != nil {
+		return err
 	}
 	// Switchyard sends reads to replicas: they must have the fixtures too.
 	return sb.WaitReplicated(context.Background())
@@ -154,6 +148,22 @@ func checkRanOnPrimary(t testing.TB, sb *sandbox.Sandbox, tag, user string) {
 	}
 	if id != sb.Primary.ServerID || !strings.HasPrefix(who, user+"@") {
 		t.Errorf("%s: the write ran on server_id %d as %s, want the primary (%d) as %s@...", tag, id, who, sb.Primary.ServerID, user)
+	}
+}
+
+// checkNotRan checks, on the primary, that no ranOnSQL write tagged tag ran.
+func checkNotRan(t testing.TB, sb *sandbox.Sandbox, tag string) {
+	t.Helper()
+	db, err := sb.RootDB(sb.Primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM compat.ran_on WHERE tag = ?", tag).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%s: the write ran on the primary, want it refused", tag)
 	}
 }
 

@@ -180,12 +180,17 @@ func TestFreezeReplica(t *testing.T) {
 	freezeMaxRead := freezeCausalWait + freezeMonitorTimeout + freezeMonitorInterval + slack
 	missing, slow := 0, 0
 	var worst freezeRead
+	var slowest []string // the first slow reads, for the failure message
 	for _, r := range reads {
 		if !r.found {
 			missing++
 		}
 		if r.latency > freezeMaxRead {
 			slow++
+			if len(slowest) < 10 {
+				slowest = append(slowest, fmt.Sprintf("began %s, took %s, ended %s, server_id %d",
+					r.at.Round(time.Millisecond), r.latency.Round(time.Millisecond), (r.at+r.latency).Round(time.Millisecond), r.serverID))
+			}
 		}
 		if r.latency > worst.latency {
 			worst = r
@@ -199,6 +204,7 @@ func TestFreezeReplica(t *testing.T) {
 			"the slowest took %s, began at %s (%s), answered by server_id %d",
 			slow, len(reads), freezeMaxRead, freezeCausalWait, freezeMonitorTimeout, freezeMonitorInterval, slack.Round(time.Millisecond),
 			worst.latency.Round(time.Millisecond), worst.at.Round(time.Millisecond), phase(worst), worst.serverID)
+		t.Logf("slow reads (the first %d):\n  %s", len(slowest), strings.Join(slowest, "\n  "))
 	}
 
 	// Resumed, the replica catches up and comes back into rotation.

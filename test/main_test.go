@@ -25,7 +25,9 @@ import (
 
 // Accounts on the sandbox (and so on every backend). Switchyard knows app and
 // other by cleartext password and hashed only by its mysql_native_password
-// hash, which exercises caching_sha2_password full authentication.
+// hash, which exercises caching_sha2_password full authentication. On MySQL,
+// whose accounts are all caching_sha2_password, hashed gets in only when its
+// client's login reveals the password (hashed_test.go).
 var (
 	appUser    = sandbox.User{Name: "app", Password: "app-secret"}
 	otherUser  = sandbox.User{Name: "other", Password: "other-secret"}

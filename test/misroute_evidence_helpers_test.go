@@ -23,9 +23,7 @@ type replicaWrite struct{ key, msg string }
 // replicaWrites lists the evidence of writes that ran on a replica:
 //   - mr.audit rows a replica wrote itself, with its own server_id (rows
 //     replicated from the primary carry the primary's);
-//   - transactions a replica binlogged under its own server_id (MariaDB
-//     keeps the last GTID of every domain and server in gtid_binlog_state;
-//     replicated transactions keep the primary's server_id);
+//   - transactions a replica binlogged as its own (ownGTIDs);
 //   - open transactions on a replica that changed rows, other than the
 //     replication applier's: a write not committed (yet) leaves no other
 //     trace.
@@ -45,15 +43,12 @@ func (m *misroute) replicaWrites(t testing.TB) []replicaWrite {
 				msg: fmt.Sprintf("%s wrote it itself: mr.audit row (id, server_id, tbl, op, at) = (%s)", r.Name, strings.Join(row, ", ")),
 			})
 		}
-		state := m.rootValue(t, r, "SELECT @@GLOBAL.gtid_binlog_state")
-		for _, g := range strings.Split(state, ",") {
-			g = strings.TrimSpace(g)
-			if parts := strings.Split(g, "-"); len(parts) == 3 && parts[1] != primaryID {
-				out = append(out, replicaWrite{
-					key: r.Name + " gtid " + g,
-					msg: fmt.Sprintf("%s binlogged transactions of its own, the last GTID %s (gtid_binlog_state %s)", r.Name, g, state),
-				})
-			}
+		own, state := m.ownGTIDs(t, r)
+		for _, g := range own {
+			out = append(out, replicaWrite{
+				key: r.Name + " gtid " + g,
+				msg: fmt.Sprintf("%s binlogged transactions of its own: %s (GTID state %s)", r.Name, g, state),
+			})
 		}
 		res, err = runSQL(db, stmtTimeout, `SELECT x.trx_mysql_thread_id, x.trx_rows_modified, x.trx_started,
 		    IFNULL(p.user, ''), IFNULL(x.trx_query, '')
@@ -178,7 +173,7 @@ func (m *misroute) adminProblems() []string {
 		}
 		if !slices.Contains(users, appUser.Name) {
 			e, _ := json.Marshal(entry)
-			problems = append(problems, fmt.Sprintf("GET /api/backends: %s's writable_by = %s, want it to list %q (read_only=0 there); entry: %s",
+			problems = append(problems, fmt.Sprintf("GET /api/backends: %s's writable_by = %s, want it to list %q (the replica is writable); entry: %s",
 				r.Name, raw, appUser.Name, e))
 		}
 	}

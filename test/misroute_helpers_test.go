@@ -29,14 +29,16 @@ const stmtTimeout = 30 * time.Second
 var writingFuncs = []struct{ name, params string }{
 	{"json_log", "a INT"}, {"st_log", ""}, {"column_log", ""}, {"regexp_log", ""},
 	{"mbrlog", ""}, {"any_value", "a INT"}, {"firstrow", "a INT"}, {"f_ins", ""},
+	// Built-ins on MariaDB, not on MySQL 9.7 (testFunctions).
+	{"json_detailed", "a INT"}, {"md5", "a INT"},
 }
 
-// mrSetup creates the schema, as root on the primary. audit's key starts
-// with server_id, so that a row a replica writes itself never collides with
-// one replicated from the primary: a misrouted write leaves evidence without
-// stopping replication, and later subtests still run against healthy
-// replicas.
-func mrSetup() []string {
+// mrSetup creates the schema, as root on the primary of the engine flavor.
+// audit's key starts with server_id, so that a row a replica writes itself
+// never collides with one replicated from the primary: a misrouted write
+// leaves evidence without stopping replication, and later subtests still
+// run against healthy replicas.
+func mrSetup(flavor string) []string {
 	stmts := []string{
 		"SET GLOBAL log_bin_trust_function_creators = 1",
 		"DROP DATABASE IF EXISTS " + mrSchema,
@@ -52,7 +54,9 @@ func mrSetup() []string {
 		"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(100))",
 		"CREATE TABLE trunc (id INT PRIMARY KEY)",
 		"INSERT INTO trunc VALUES (1), (2), (3)",
-		"CREATE SEQUENCE seq NOCACHE",
+	}
+	if flavor == sandbox.FlavorMariaDB { // MySQL has no sequences
+		stmts = append(stmts, "CREATE SEQUENCE seq NOCACHE")
 	}
 	for _, tbl := range []string{"t", "trunc"} {
 		for _, op := range []string{"INSERT", "UPDATE", "DELETE"} {
@@ -73,6 +77,8 @@ func mrSetup() []string {
 			f.name, f.params, f.name, ret))
 	}
 	return append(stmts,
+		// Named like MariaDB's built-in, which MySQL 9.7 removed (testNamedLocks).
+		"CREATE FUNCTION sha1(name VARCHAR(64)) RETURNS INT NO SQL RETURN GET_LOCK(name, 0)",
 		"CREATE VIEW v_writes AS SELECT f_ins() AS x",
 		// p_commit ends whatever transaction is open, even a read-only one,
 		// and writes: a CALL is never safe on a replica.
@@ -97,6 +103,8 @@ type misroute struct {
 	reported map[string]bool
 	// plainReads counts the plain reads each server answered, by server_id.
 	plainReads map[int]int
+	// primaryUUID is the primary's server_uuid on MySQL, whose GTIDs name it.
+	primaryUUID string
 }
 
 // rowID returns a fresh id for mr.t.

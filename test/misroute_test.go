@@ -18,22 +18,24 @@ import (
 
 // TestMisroute is the worst case for a read/write split: replicas that are
 // not read-only, and an application user who could write on them even if
-// they were (ALL PRIVILEGES, READ ONLY ADMIN included). Nothing on the
-// servers stops a write Switchyard sends to a replica, so each attack below
-// changes a replica if it is routed there. Every write leaves a trace on the
-// server that ran it: triggers and writing functions record @@server_id in
-// mr.audit, and a replica binlogs its own transactions under its own
-// server_id. Each subtest is blamed for the traces it left; the evidence
-// subtest checks the whole suite again at the end, and plain reads in fresh
-// sessions must keep running on replicas throughout, so that the suite
-// cannot pass by sending everything to the primary.
+// they were (ALL PRIVILEGES, with READ ONLY ADMIN on MariaDB, CONNECTION_ADMIN
+// and SUPER on MySQL). Nothing on the servers stops a write Switchyard sends
+// to a replica, so each attack below changes a replica if it is routed there.
+// Every write leaves a trace on the server that ran it: triggers and writing
+// functions record @@server_id in mr.audit, and a replica binlogs its own
+// transactions under its own server_id (MariaDB) or server_uuid (MySQL).
+// Each subtest is blamed for the traces it left; the evidence subtest checks
+// the whole suite again at the end, and plain reads in fresh sessions must
+// keep running on replicas throughout, so that the suite cannot pass by
+// sending everything to the primary. It runs on both engines; attacks whose
+// syntax only one engine has skip on the other, saying so.
 func TestMisroute(t *testing.T) {
 	sb := sandboxtest.New(t, sandbox.Options{
 		Replicas: 2,
 		Users:    []sandbox.User{{Name: appUser.Name, Password: appUser.Password, Grant: "ALL PRIVILEGES ON *.*"}},
-		// After the sandbox's own read_only=1 for replicas, so it wins.
-		// Replicas apply the primary's CREATE FUNCTION only with the second.
-		ExtraConfig: []string{"read_only=0", "log_bin_trust_function_creators=1"},
+		// Replicas apply the primary's CREATE FUNCTION only with it. The
+		// replicas are made writable once they run (makeReplicasWritable).
+		ExtraConfig: []string{"log_bin_trust_function_creators=1"},
 	})
 	m := newMisroute(t, sb)
 	t.Run("replicas_writable", m.testReplicasWritable)
@@ -69,25 +71,15 @@ func newMisroute(t *testing.T, sb *sandbox.Sandbox) *misroute {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	for _, stmt := range mrSetup() {
+	if m.mysql() {
+		m.primaryUUID = m.rootValue(t, sb.Primary, "SELECT @@server_uuid")
+	}
+	for _, stmt := range mrSetup(sb.Flavor) {
 		if _, err := runSQL(conn, stmtTimeout, stmt); err != nil {
 			t.Fatalf("setup on the primary: %.80s: %v", stmt, err)
 		}
 	}
-	// The sandbox revokes READ ONLY ADMIN from application users; give it
-	// back, so that not even read_only could stop a misrouted write.
-	if _, err := runSQL(conn, stmtTimeout, "GRANT READ ONLY ADMIN ON *.* TO 'app'@'%'"); err != nil {
-		t.Logf("GRANT READ ONLY ADMIN: %v (the replicas are writable all the same: read_only=0)", err)
-	}
-	// Local transactions of a replica get a domain of their own: a
-	// misrouted write then leaves its GTID as evidence without breaking
-	// gtid_strict_mode replication of the primary's domain 0, so later
-	// subtests still run against replicating replicas.
-	for _, r := range sb.Replicas {
-		if _, err := runSQL(m.root(t, r), stmtTimeout, fmt.Sprintf("SET GLOBAL gtid_domain_id = %d", r.ServerID)); err != nil {
-			t.Fatalf("gtid_domain_id on %s: %v", r.Name, err)
-		}
-	}
+	m.makeReplicasWritable(t)
 	if err := waitReplicated(sb, time.Minute); err != nil {
 		t.Fatalf("replicas did not apply the schema: %v", err)
 	}
@@ -135,22 +127,30 @@ func (m *misroute) attack(t *testing.T, name string, f func(t *testing.T)) {
 	})
 }
 
-// testReplicasWritable checks the premise: read_only is off on every
-// replica and the app user may write there. The control write goes directly
-// to each replica inside a transaction that is rolled back, so it leaves no
-// trace.
+// testReplicasWritable checks the premise: every read-only setting is off
+// on every replica (read_only; on MySQL super_read_only too) and the app
+// user may write there. The control write goes directly to each replica
+// inside a transaction that is rolled back, so it leaves no trace.
 func (m *misroute) testReplicasWritable(t *testing.T) {
+	d := m.sb.Dialect()
 	for _, r := range m.sb.Replicas {
-		if ro := m.rootValue(t, r, "SELECT @@read_only"); ro != "0" {
-			t.Errorf("@@read_only on %s = %s, want 0 (ExtraConfig read_only=0)", r.Name, ro)
+		for _, v := range d.ReadOnly {
+			if ro := m.rootValue(t, r, "SELECT @@GLOBAL."+v); ro != "0" {
+				t.Errorf("@@%s on %s = %s, want 0 (%s)", v, r.Name, ro, d.SetWritable)
+			}
 		}
 		grants, err := runSQL(m.root(t, r), stmtTimeout, "SHOW GRANTS FOR 'app'@'%'")
 		if err != nil {
 			t.Fatalf("SHOW GRANTS on %s: %v", r.Name, err)
 		}
-		t.Logf("%s: %s", r.Name, grants.first())
-		if g := grants.first(); !strings.Contains(g, "ALL PRIVILEGES") && !strings.Contains(g, "READ ONLY ADMIN") {
-			t.Errorf("app on %s has %s, want ALL PRIVILEGES or READ ONLY ADMIN", r.Name, g)
+		var all []string // MySQL lists static and dynamic privileges apart
+		for _, row := range grants.Rows {
+			all = append(all, row[0])
+		}
+		g := strings.Join(all, "; ")
+		t.Logf("%s: %s", r.Name, g)
+		if !strings.Contains(g, "ALL PRIVILEGES") && !strings.Contains(g, d.ReadOnlyBypass) {
+			t.Errorf("app on %s has %s, want ALL PRIVILEGES or %s", r.Name, g, d.ReadOnlyBypass)
 		}
 		direct := clientDB(t, r.Addr(), appUser, mrSchema)
 		ctx, cancel := context.WithTimeout(context.Background(), stmtTimeout)
@@ -173,7 +173,11 @@ func (m *misroute) testReplicasWritable(t *testing.T) {
 
 // versionedCase is a statement hidden in or behind a versioned comment.
 // MariaDB ignores MySQL comments for 5.7 and later (/*!50700 ... */) and
-// runs /*M!nnnnnn ... */ and older /*!nnnnn ... */ ones.
+// runs /*M!nnnnnn ... */ and older /*!nnnnn ... */ ones. MySQL runs
+// /*!nnnnn ... */ up to its version, reads six-digit versions too (MySQL 9.7
+// runs /*!090000 and skips /*!100000), and takes /*M! for a plain comment.
+// Each case runs on both engines: the primary, asked directly, is the
+// oracle of what the statement does there.
 type versionedCase struct {
 	name   string
 	format string // the statement, with %d for the row id
@@ -189,6 +193,12 @@ var versionedCases = []versionedCase{
 	{"mariadb_insert", "/*M!100000 INSERT INTO t VALUES (%d, 'versioned') */", false},
 	{"executable_insert", "/*!100000 INSERT INTO t VALUES (%d, 'versioned') */", false},
 	{"mysql41_delete", "/*!40101 DELETE FROM t WHERE id = %d */", true},
+	{"mysql80_select_then_delete", "/*!80000 SELECT */ DELETE FROM t WHERE id = %d", true},
+	{"mysql80_insert", "/*!80000 INSERT INTO t VALUES (%d, 'versioned') */", false},
+	{"mysql90_insert", "/*!90000 INSERT INTO t VALUES (%d, 'versioned') */", false},
+	{"mysql99_select_comment_insert", "/*!99999 SELECT 1 -- */ INSERT INTO t VALUES (%d, 'versioned')", false},
+	{"six_digit_mysql9_insert", "/*!090000 INSERT INTO t VALUES (%d, 'versioned') */", false},
+	{"six_digit_select_comment_insert", "/*!100000 SELECT 1 -- */ INSERT INTO t VALUES (%d, 'versioned')", false},
 }
 
 // prepareRow creates the row id on the primary when vc needs it, and
@@ -260,24 +270,35 @@ func (m *misroute) testVersionedComments(t *testing.T) {
 	}
 }
 
-// cliError matches the error line of the mariadb CLI.
-var cliError = regexp.MustCompile(`ERROR (\d+) \(`)
+// cliError matches the error line of the mariadb CLI; cliAffected the line
+// that -vv prints after a statement without a result set.
+var (
+	cliError    = regexp.MustCompile(`ERROR (\d+) \(`)
+	cliAffected = regexp.MustCompile(`(?m)^Query OK, (\d+) rows? affected`)
+)
 
-// cliOutcome describes how a CLI run ended: "ok" or "error N".
-func cliOutcome(stderr []byte, err error) string {
+// cliOutcome describes how a CLI run with -vv ended: "ok, N rows affected",
+// "ok" (a result set) or "error N"; affected is N, or 0.
+func cliOutcome(stdout, stderr []byte, err error) (outcome string, affected int) {
 	if err == nil {
-		return "ok"
+		if m := cliAffected.FindSubmatch(stdout); m != nil {
+			n, _ := strconv.Atoi(string(m[1]))
+			return fmt.Sprintf("ok, %d rows affected", n), n
+		}
+		return "ok", 0
 	}
 	if m := cliError.FindSubmatch(stderr); m != nil {
-		return "error " + string(m[1])
+		return "error " + string(m[1]), 0
 	}
-	return fmt.Sprintf("failed: %v: %s", err, stderr)
+	return fmt.Sprintf("failed: %v: %s", err, stderr), 0
 }
 
 // testVersionedCommentsCLI sends the same statements with the mariadb CLI,
 // which strips comments unless told --comments. The oracle is the CLI run
 // directly against the primary with autocommit off, so that its change is
-// rolled back when the client disconnects.
+// rolled back when the client disconnects; -vv makes the CLI say how many
+// rows a statement changed (none, on MySQL, for a statement that is all
+// comment there).
 func (m *misroute) testVersionedCommentsCLI(t *testing.T) {
 	mariadbCLI(t)
 	app := cliConn{User: appUser.Name, Password: appUser.Password, DB: mrSchema}
@@ -287,54 +308,94 @@ func (m *misroute) testVersionedCommentsCLI(t *testing.T) {
 			id := m.rowID()
 			before := m.prepareRow(t, vc, id)
 			q := fmt.Sprintf(vc.format, id)
-			_, stderr, err := cli(t, direct, app, nil, "--comments", "--init-command=SET autocommit=0", "-e", q)
-			want := cliOutcome(stderr, err)
+			out, stderr, err := cli(t, direct, app, nil, "--comments", "-vv", "--init-command=SET autocommit=0", "-e", q)
+			want, wantN := cliOutcome(out, stderr, err)
 			if after := m.rowCount(t, m.sb.Primary, id); after != before {
 				t.Fatalf("the oracle run of %q with autocommit off changed the primary (%d rows, had %d)", q, after, before)
 			}
-			_, stderr, err = cli(t, m.sy.endpoint(), app, nil, "--comments", "-e", q)
-			got := cliOutcome(stderr, err)
+			out, stderr, err = cli(t, m.sy.endpoint(), app, nil, "--comments", "-vv", "-e", q)
+			got, _ := cliOutcome(out, stderr, err)
 			t.Logf("mariadb --comments -e %q: directly on the primary %s, through switchyard %s", q, want, got)
 			if got != want {
 				t.Errorf("mariadb --comments -e %q through switchyard: %s; directly on the primary: %s", q, got, want)
 			}
-			if got == "ok" {
-				// The CLI does not say how many rows changed: the primary must
-				// show the change, whichever it was.
-				if now := m.rowCount(t, m.sb.Primary, id); now == before {
-					t.Errorf("%q succeeded through switchyard but did not change the primary", q)
-				} else {
-					m.expectRows(t, id, now)
-				}
-			} else {
-				m.expectRows(t, id, before)
+			rows := before
+			if got == want && wantN > 0 {
+				rows = 1 - before // inserted, or deleted
 			}
+			m.expectRows(t, id, rows)
 		})
 	}
 }
 
 // testFunctions calls stored functions that write, under names that look
 // like built-ins, directly and through a view. Each must run once, on the
-// primary.
+// primary, unless the name is a native function on the engine: an
+// unqualified call then runs the built-in, writes nothing, and may go
+// anywhere. Some names are native on one engine only (ANY_VALUE on MySQL;
+// JSON_DETAILED and MD5 on MariaDB: MySQL has no JSON_DETAILED, and MySQL
+// 9.7 removed MD5), so the same call writes on the other. The primary,
+// asked directly, must agree with the expectation.
 func (m *misroute) testFunctions(t *testing.T) {
-	for _, tc := range []struct{ name, fn, sql string }{
-		{"json_log", "json_log", "SELECT json_log(1)"},
-		{"json_log_upper", "json_log", "SELECT JSON_LOG(1)"},
-		{"json_log_space", "json_log", "SELECT json_log (1)"},
-		{"json_log_qualified", "json_log", "SELECT mr.json_log(1)"},
-		{"st_log", "st_log", "SELECT st_log()"},
-		{"column_log", "column_log", "SELECT column_log()"},
-		{"regexp_log", "regexp_log", "SELECT regexp_log()"},
-		{"mbrlog", "mbrlog", "SELECT mbrlog()"},
-		{"any_value", "any_value", "SELECT any_value(1)"},
-		{"firstrow", "firstrow", "SELECT firstrow(1)"},
-		{"view", "f_ins", "SELECT * FROM v_writes"},
-		{"f_ins", "f_ins", "SELECT f_ins()"},
+	for _, tc := range []struct {
+		name, fn, sql string
+		native        string // the engine (sb.Flavor) on which fn is a built-in
+	}{
+		{"json_log", "json_log", "SELECT json_log(1)", ""},
+		{"json_log_upper", "json_log", "SELECT JSON_LOG(1)", ""},
+		{"json_log_space", "json_log", "SELECT json_log (1)", ""},
+		{"json_log_qualified", "json_log", "SELECT mr.json_log(1)", ""},
+		{"st_log", "st_log", "SELECT st_log()", ""},
+		{"column_log", "column_log", "SELECT column_log()", ""},
+		{"regexp_log", "regexp_log", "SELECT regexp_log()", ""},
+		{"mbrlog", "mbrlog", "SELECT mbrlog()", ""},
+		{"any_value", "any_value", "SELECT any_value(1)", sandbox.FlavorMySQL},
+		{"any_value_qualified", "any_value", "SELECT mr.any_value(1)", ""},
+		{"json_detailed", "json_detailed", "SELECT json_detailed(1)", sandbox.FlavorMariaDB},
+		{"md5", "md5", "SELECT md5(1)", sandbox.FlavorMariaDB},
+		{"firstrow", "firstrow", "SELECT firstrow(1)", ""},
+		{"view", "f_ins", "SELECT * FROM v_writes", ""},
+		{"f_ins", "f_ins", "SELECT f_ins()", ""},
 	} {
 		m.attack(t, tc.name, func(t *testing.T) {
-			m.expectCalls(t, m.session(t), tc.fn, 1, tc.sql)
+			want := 1
+			if tc.native == m.sb.Flavor {
+				want = 0
+			}
+			if n := m.oracleCalls(t, tc.fn, tc.sql); n != want {
+				t.Fatalf("%q directly on the primary (%s) ran %s %d times, the test expects %d", tc.sql, m.sb.Engine(), tc.fn, n, want)
+			}
+			m.expectCalls(t, m.session(t), tc.fn, want, tc.sql)
 		})
 	}
+}
+
+// oracleCalls runs query as app directly on the primary, in a transaction
+// it rolls back, and returns how many times it ran the writing function fn:
+// what the server itself makes of the call.
+func (m *misroute) oracleCalls(t *testing.T, fn, query string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), stmtTimeout)
+	defer cancel()
+	c, err := clientDB(t, m.sb.Primary.Addr(), appUser, mrSchema).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	run := func(q string) string {
+		res, err := runSQL(c, stmtTimeout, q)
+		if err != nil {
+			t.Fatalf("%q directly on the primary: %v", q, err)
+		}
+		return res.first()
+	}
+	count := fmt.Sprintf("SELECT COUNT(*) FROM audit WHERE tbl = '%s'", fn)
+	run("BEGIN")
+	before := mustAtoi(t, run(count))
+	run(query)
+	n := mustAtoi(t, run(count)) - before
+	run("ROLLBACK")
+	return n
 }
 
 // expectCalls runs each query through c, in order, and checks that each
@@ -621,6 +682,9 @@ func (m *misroute) testCharsets(t *testing.T) {
 // standard ways. Each value must come from the primary, and the replicas'
 // copies must move only by replication.
 func (m *misroute) testSequence(t *testing.T) {
+	if m.mysql() {
+		t.Skip("sequences are MariaDB's (CREATE SEQUENCE, NEXTVAL): MySQL has none")
+	}
 	for _, tc := range []struct{ name, mode, sql string }{
 		{"oracle_nextval", "ORACLE", "SELECT seq.nextval FROM dual"},
 		{"next_value_for", "", "SELECT NEXT VALUE FOR seq"},
@@ -655,15 +719,23 @@ func (m *misroute) testSequence(t *testing.T) {
 // does to keep replica sessions read-only, the client must not be able to
 // lift it and write on a replica.
 func (m *misroute) testTxReadOnly(t *testing.T) {
-	m.attack(t, "set_statement_f_ins", func(t *testing.T) {
-		m.expectCalls(t, m.session(t), "f_ins", 1, "SET STATEMENT tx_read_only = 0 FOR SELECT f_ins()")
-	})
-	m.attack(t, "set_statement_json_log", func(t *testing.T) {
-		m.expectCalls(t, m.session(t), "json_log", 1, "SET STATEMENT tx_read_only = 0 FOR SELECT json_log(1)")
-	})
+	for _, fn := range []struct{ name, call string }{{"f_ins", "f_ins()"}, {"json_log", "json_log(1)"}} {
+		m.attack(t, "set_statement_"+fn.name, func(t *testing.T) {
+			if m.mysql() {
+				t.Skip("SET STATEMENT ... FOR is MariaDB's; MySQL's per-statement setting is the SET_VAR hint (set_var_*)")
+			}
+			m.expectCalls(t, m.session(t), fn.name, 1, "SET STATEMENT tx_read_only = 0 FOR SELECT "+fn.call)
+		})
+		// MySQL's optimizer hint sets a variable for one statement; it
+		// refuses transaction_read_only with a warning, and the call runs
+		// all the same. To MariaDB the hint is a comment.
+		m.attack(t, "set_var_"+fn.name, func(t *testing.T) {
+			m.expectCalls(t, m.session(t), fn.name, 1, "SELECT /*+ SET_VAR(transaction_read_only = 0) */ "+fn.call)
+		})
+	}
 	for _, tc := range []struct{ name, set string }{
 		{"session_transaction_read_write", "SET SESSION TRANSACTION READ WRITE"},
-		{"session_tx_read_only_0", "SET SESSION tx_read_only = 0"},
+		{"session_tx_read_only_0", "SET SESSION " + m.txReadOnlyVar() + " = 0"},
 	} {
 		set := tc.set
 		m.attack(t, tc.name, func(t *testing.T) {
@@ -671,7 +743,12 @@ func (m *misroute) testTxReadOnly(t *testing.T) {
 			m.mustRun(t, c, set)
 			m.mustRun(t, c, "SELECT COUNT(*) FROM t")
 			m.expectCalls(t, c, "json_log", 1, "SELECT json_log(1)")
-			m.expectCalls(t, c, "any_value", 1, "SELECT any_value(1)")
+			// ANY_VALUE is MySQL's built-in: there the call writes nothing.
+			anyValue := 1
+			if m.mysql() {
+				anyValue = 0
+			}
+			m.expectCalls(t, c, "any_value", anyValue, "SELECT any_value(1)")
 			m.expectCalls(t, c, "f_ins", 2, "SELECT * FROM v_writes", "SELECT f_ins()")
 			m.mustRun(t, c, "SELECT COUNT(*) FROM t")
 		})
@@ -688,25 +765,39 @@ func (m *misroute) testNamedLocks(t *testing.T) {
 		{"sleep_plus_get_lock", "lk_sleep", "SELECT SLEEP(0) + GET_LOCK('lk_sleep', 0)"},
 		{"if_sleep_get_lock", "lk_if", "SELECT IF(SLEEP(0) = 0, GET_LOCK('lk_if', 0), 0)"},
 	} {
-		m.attack(t, tc.name, func(t *testing.T) {
-			c := m.session(t)
-			res := m.mustRun(t, c, tc.sql)
-			if len(res.Rows) > 0 && res.first() != "1" {
-				t.Errorf("%q returned %s, want 1", tc.sql, res.first())
-			}
-			m.expectLockOnPrimary(t, tc.lock)
-			// A plain read while the lock is held, then the release.
-			m.mustRun(t, c, "SELECT COUNT(*) FROM t")
-			rel := fmt.Sprintf("SELECT RELEASE_LOCK('%s')", tc.lock)
-			if got := m.mustRun(t, c, rel).first(); got != "1" {
-				t.Errorf("%q returned %s, want 1: the session's lock is not where the release ran", rel, got)
-			}
-			for name, holder := range m.lockHolders(t, tc.lock) {
-				if holder != "NULL" {
-					t.Errorf("IS_USED_LOCK('%s') = %s on %s after the release", tc.lock, holder, name)
-				}
-			}
-		})
+		m.attack(t, tc.name, func(t *testing.T) { m.lockAndRelease(t, tc.lock, tc.sql) })
+	}
+	// A stored function named like a built-in of MariaDB that MySQL lacks
+	// takes the lock: MySQL calls it. A read-only transaction, which stops a
+	// stored function's writes on a replica, does not stop GET_LOCK.
+	m.attack(t, "stored_sha1_get_lock", func(t *testing.T) {
+		if !m.mysql() {
+			t.Skip("SHA1 is MariaDB's built-in: an unqualified call never reaches the stored function mr.sha1")
+		}
+		m.lockAndRelease(t, "lk_sha1", "SELECT sha1('lk_sha1')")
+	})
+}
+
+// lockAndRelease runs q, which takes the named lock, in a new session: the
+// lock must be held on the primary only, and released there through the
+// same session.
+func (m *misroute) lockAndRelease(t *testing.T, lock, q string) {
+	c := m.session(t)
+	res := m.mustRun(t, c, q)
+	if len(res.Rows) > 0 && res.first() != "1" {
+		t.Errorf("%q returned %s, want 1", q, res.first())
+	}
+	m.expectLockOnPrimary(t, lock)
+	// A plain read while the lock is held, then the release.
+	m.mustRun(t, c, "SELECT COUNT(*) FROM t")
+	rel := fmt.Sprintf("SELECT RELEASE_LOCK('%s')", lock)
+	if got := m.mustRun(t, c, rel).first(); got != "1" {
+		t.Errorf("%q returned %s, want 1: the session's lock is not where the release ran", rel, got)
+	}
+	for name, holder := range m.lockHolders(t, lock) {
+		if holder != "NULL" {
+			t.Errorf("IS_USED_LOCK('%s') = %s on %s after the release", lock, holder, name)
+		}
 	}
 }
 
@@ -776,22 +867,25 @@ func (m *misroute) testEvidence(t *testing.T) {
 				t.Errorf("mr.%s on %s differs from the primary's:\nrows only on %s:\n%srows only on the primary:\n%s", name, r.Name, r.Name, only, missing)
 			}
 		}
-		if got, want := m.sequenceNext(t, r), m.sequenceNext(t, primary); got != want {
-			t.Errorf("mr.seq's next value on %s is %d, on the primary %d", r.Name, got, want)
+		if !m.mysql() { // MySQL has no sequences
+			if got, want := m.sequenceNext(t, r), m.sequenceNext(t, primary); got != want {
+				t.Errorf("mr.seq's next value on %s is %d, on the primary %d", r.Name, got, want)
+			}
 		}
-		st, err := runSQL(m.root(t, r), stmtTimeout, "SHOW SLAVE STATUS")
+		d := m.sb.Dialect()
+		st, err := runSQL(m.root(t, r), stmtTimeout, d.ReplicaStatus)
 		if err != nil || len(st.Rows) != 1 {
-			t.Errorf("SHOW SLAVE STATUS on %s: %d rows, %v", r.Name, len(st.Rows), err)
+			t.Errorf("%s on %s: %d rows, %v", d.ReplicaStatus, r.Name, len(st.Rows), err)
 			continue
 		}
 		status := map[string]string{}
 		for i, col := range st.Cols {
 			status[col] = st.Rows[0][i]
 		}
-		if status["Slave_IO_Running"] != "Yes" || status["Slave_SQL_Running"] != "Yes" ||
+		if status[d.IORunning] != "Yes" || status[d.SQLRunning] != "Yes" ||
 			status["Last_SQL_Error"] != "" || status["Last_IO_Error"] != "" {
-			t.Errorf("replication on %s: Slave_IO_Running=%s Slave_SQL_Running=%s Last_SQL_Error=%q Last_IO_Error=%q",
-				r.Name, status["Slave_IO_Running"], status["Slave_SQL_Running"], status["Last_SQL_Error"], status["Last_IO_Error"])
+			t.Errorf("replication on %s: %s=%s %s=%s Last_SQL_Error=%q Last_IO_Error=%q",
+				r.Name, d.IORunning, status[d.IORunning], d.SQLRunning, status[d.SQLRunning], status["Last_SQL_Error"], status["Last_IO_Error"])
 		}
 	}
 	total := 0

@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,6 +68,15 @@ func TestPython(t *testing.T) {
 							c.Sha2, c.TLS = sha2, tg.tls
 							tag := fmt.Sprintf("py/%s/%s/sha2=%v/%s", driver, u.User, sha2, tg.name)
 							got, stderr, err := python(t, tg.e, c, "smoke", "--tag", tag)
+							if hashedRefused(sb, u.User, sha2) {
+								re := regexp.MustCompile(`^connect error: 1045 .*` + hashedRefusal(sb).String() + "\n$")
+								if err == nil || !re.Match(got) {
+									t.Errorf("%s as %s (mysql_native_password) via %s on MySQL: %v, output %q, want %s\n%s",
+										driver, u.User, tg.name, err, got, re, stderr)
+								}
+								checkNotRan(t, sb, tag)
+								continue
+							}
 							if err != nil || string(got) != string(want) {
 								t.Errorf("%s as %s (caching_sha2_password %v) via %s: %v\ngot  %q\nwant %q\n%s",
 									driver, u.User, sha2, tg.name, err, got, want, stderr)
@@ -85,7 +95,7 @@ func TestPython(t *testing.T) {
 			t.Run("workload", func(t *testing.T) {
 				schema := "compat_" + driver
 				want := runBoth(t, app, "workload", func() { dropSchema(t, sb, schema) },
-					"--workdb", schema, "--infile", loadFile(t))
+					"--workdb", schema, "--infile", loadFile(t), "--in-transaction", inTransactionSQL(sb))
 				if !strings.Contains(want, "1062 Duplicate entry") || !strings.Contains(want, "(30000,") {
 					t.Errorf("direct run did not go as planned:\n%s", want)
 				}

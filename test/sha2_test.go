@@ -24,7 +24,9 @@ import (
 // caching_sha2_password. The driver answers with the plugin the greeting
 // names, and the config has no key for proxy.Options.AuthPlugin yet, so this
 // test serves the proxy package in-process with AuthPlugin set, the way
-// cmd/switchyard would.
+// cmd/switchyard would. Full authentication gives Switchyard the hashed
+// user's password: on MySQL it logs in to the caching_sha2_password backends
+// with it, and the write must land on the primary as hashed.
 func TestGoDriverCachingSha2Greeting(t *testing.T) {
 	sb := requireFixtures(t)
 	e := startInProcess(t, sb, proxy.Options{AuthPlugin: "caching_sha2_password"})

@@ -55,15 +55,23 @@ func queryInt(t *testing.T, db *sql.DB, query string, args ...any) int64 {
 	return n.Int64
 }
 
-// stallReplicas stops every replica's SQL thread, so that they receive but do
-// not apply the primary's changes, and returns a function that restarts them
-// and waits until they have caught up. The test's cleanup restarts them too.
+// stallReplicas makes every replica stop applying the primary's changes
+// while both replication threads keep running (a global read lock held on
+// it), so Switchyard keeps reading from them, and returns a function that
+// lets them go on and waits until they have caught up. The test's cleanup
+// lets them go too.
 func stallReplicas(t *testing.T, sb *sandbox.Sandbox) (resume func()) {
 	t.Helper()
+	var releases []func() error
 	for _, r := range sb.Replicas {
-		if _, err := root(t, sb, r).ExecContext(t.Context(), sb.Dialect().StopSQLThread); err != nil {
-			t.Fatalf("stop SQL thread on %s: %v", r.Name, err)
+		release, err := sb.StallApplier(t.Context(), r)
+		if err != nil {
+			for _, rel := range releases {
+				rel()
+			}
+			t.Fatalf("stall %s: %v", r.Name, err)
 		}
+		releases = append(releases, release)
 	}
 	resumed := false
 	resume = func() {
@@ -71,9 +79,9 @@ func stallReplicas(t *testing.T, sb *sandbox.Sandbox) (resume func()) {
 			return
 		}
 		resumed = true
-		for _, r := range sb.Replicas {
-			if _, err := root(t, sb, r).ExecContext(context.WithoutCancel(t.Context()), sb.Dialect().StartSQLThread); err != nil {
-				t.Errorf("start SQL thread on %s: %v", r.Name, err)
+		for _, release := range releases {
+			if err := release(); err != nil {
+				t.Errorf("%v", err)
 			}
 		}
 		waitReplicated(t, sb)

@@ -1,6 +1,7 @@
--- The mariadb CLI workload of TestMariaDBCLI. @@DB@@ and @@INFILE@@ are
--- replaced before it runs; it runs with --force, so the expected errors
--- (a duplicate key, a missing table) are printed and the script goes on.
+-- The mariadb CLI workload of TestMariaDBCLI. @@DB@@, @@INFILE@@ and
+-- @@IN_TRANSACTION@@ (the engine's inTransactionSQL) are replaced before it
+-- runs; it runs with --force, so the expected errors (a duplicate key, a
+-- missing table) are printed and the script goes on.
 DROP DATABASE IF EXISTS @@DB@@;
 CREATE DATABASE @@DB@@ CHARACTER SET utf8mb4;
 USE @@DB@@;
@@ -19,9 +20,9 @@ INSERT INTO items (name) VALUES ('apple');
 SELECT * FROM no_such_table;
 START TRANSACTION;
 INSERT INTO items (name, qty) VALUES ('rolled-back', 1);
-SELECT COUNT(*), @@in_transaction FROM items;
+SELECT COUNT(*), @@IN_TRANSACTION@@ FROM items;
 ROLLBACK;
-SELECT COUNT(*), @@in_transaction FROM items;
+SELECT COUNT(*), @@IN_TRANSACTION@@ FROM items;
 BEGIN;
 INSERT INTO items (name, qty) VALUES ('committed', 2);
 COMMIT;
@@ -42,8 +43,8 @@ DELIMITER ;
 CALL multi(7);
 SELECT 'after call' AS still_in_sync;
 CREATE TABLE loaded (id INT PRIMARY KEY, txt VARCHAR(100), bin VARBINARY(100), n DECIMAL(10,3));
-LOAD DATA LOCAL INFILE '@@INFILE@@' INTO TABLE loaded;
+LOAD DATA LOCAL INFILE '@@INFILE@@' INTO TABLE loaded CHARACTER SET binary;
 SELECT COUNT(*), SUM(n), SUM(CRC32(CONCAT(id, txt, HEX(bin)))) FROM loaded;
 SELECT * FROM loaded ORDER BY id LIMIT 5;
 SHOW WARNINGS;
-SELECT @@in_transaction, @@autocommit;
+SELECT @@IN_TRANSACTION@@, @@autocommit;
