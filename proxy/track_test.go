@@ -20,12 +20,13 @@ func TestTrackedStateReplays(t *testing.T) {
 			for _, step := range []struct {
 				q    string
 				inTx bool // the read after it runs in the transaction, on the primary
+				ddl  bool // the replicas must have it before the read (eventual consistency)
 			}{
 				{q: "SET NAMES utf8mb4"},
 				{q: "SET time_zone = '+01:00'"},
-				{q: "CREATE DATABASE IF NOT EXISTS tracked"},
+				{q: "CREATE DATABASE IF NOT EXISTS tracked", ddl: true},
 				{q: "USE tracked"},
-				{q: "CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY)"},
+				{q: "CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY)", ddl: true},
 				{q: "REPLACE INTO t VALUES (1)"},
 				{q: "BEGIN", inTx: true},
 				{q: "REPLACE INTO t VALUES (2)", inTx: true},
@@ -36,6 +37,13 @@ func TestTrackedStateReplays(t *testing.T) {
 			} {
 				if res := r.query(step.q); res[0][0] == 0xff {
 					t.Fatalf("%s: %v", step.q, parseErr(res[0]))
+				}
+				if step.ddl {
+					// Otherwise the replica may not know the database yet,
+					// and the read rightly runs on the primary.
+					if err := p.sb.WaitReplicated(t.Context()); err != nil {
+						t.Fatal(err)
+					}
 				}
 				res := r.query("SELECT @@server_id, @@time_zone")
 				if res[0][0] == 0xff {
