@@ -2,54 +2,16 @@ package proxy
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-db/switchyard/internal/leaktest"
 )
 
 // Checks that the proxy let go of what a test made it take: sessions, pooled
-// connections and goroutines.
-
-// ownFrames marks a goroutine stack that runs, or was started by, this
-// package's code.
-const ownFrames = "github.com/switchyard-db/switchyard/proxy."
-
-// ownGoroutines returns the stacks of the goroutines running or started by
-// this package's code, except the caller's.
-func ownGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	stacks := strings.Split(string(buf), "\n\n")
-	var out []string
-	for _, g := range stacks[1:] { // the first is the caller's
-		if strings.Contains(g, ownFrames) {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-// leakedGoroutines waits up to wait for this package's goroutines, other
-// than the caller's, to end and returns the stacks of those still there.
-func leakedGoroutines(wait time.Duration) []string {
-	deadline := time.Now().Add(wait)
-	for {
-		left := ownGoroutines()
-		if len(left) == 0 || time.Now().After(deadline) {
-			return left
-		}
-		waitTick()
-	}
-}
+// connections and goroutines (internal/leaktest finds the goroutines).
 
 // holdings is what a proxy holds at one moment.
 type holdings struct {
@@ -68,7 +30,7 @@ var serverLifetime = []string{"proxy.(*Server).Serve(", "proxy.(*Server).wakePar
 
 func holdingsOf(p *testProxy) holdings {
 	h := holdings{clients: p.Clients(), goroutines: 1} // the caller's
-	for _, g := range ownGoroutines() {
+	for _, g := range leaktest.Own("proxy/") {
 		_, top, _ := strings.Cut(g, "\n")
 		if strings.HasPrefix(top, "testing.(*T).Run(") {
 			continue // a test waiting for its subtest
@@ -95,7 +57,7 @@ func settledAt(t *testing.T, p *testProxy, before holdings) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the proxy still holds %v; before: %v; goroutines:\n%s", now, before, strings.Join(ownGoroutines(), "\n\n"))
+			t.Fatalf("the proxy still holds %v; before: %v; goroutines:\n%s", now, before, strings.Join(leaktest.Own("proxy/"), "\n\n"))
 		}
 		waitTick()
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	_ "github.com/go-sql-driver/mysql"
+	"github.com/switchyard-db/switchyard/internal/leaktest"
 	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/replication"
 	"github.com/switchyard-db/switchyard/test/sandboxtest"
@@ -52,7 +53,7 @@ func TestMain(m *testing.M) {
 	// by now, so a goroutine stuck on a backend has seen its connection
 	// close.)
 	if code == 0 {
-		if left := leakedGoroutines(5 * time.Second); len(left) > 0 {
+		if left := leaktest.Leaked("proxy/", 5*time.Second); len(left) > 0 {
 			fmt.Fprintf(os.Stderr, "%d goroutines of package proxy outlived the tests:\n\n%s\n", len(left), strings.Join(left, "\n\n"))
 			code = 1
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-db/switchyard/internal/leaktest"
 	"github.com/switchyard-db/switchyard/internal/sandbox"
 	"github.com/switchyard-db/switchyard/test/sandboxtest"
 )
@@ -57,7 +58,7 @@ func testMain(m *testing.M) int {
 	// Every proxy, monitor and admin server the tests started in this
 	// process was stopped: nothing of ours may still run.
 	if code == 0 {
-		if left := leakedGoroutines(5 * time.Second); len(left) > 0 {
+		if left := leaktest.Leaked("", 5*time.Second); len(left) > 0 {
 			fmt.Fprintf(os.Stderr, "ops tests: %d goroutines outlived the tests:\n\n%s\n", len(left), strings.Join(left, "\n\n"))
 			code = 1
 		}

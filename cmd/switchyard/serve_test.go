@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/switchyard-db/switchyard/config"
+	"github.com/switchyard-db/switchyard/internal/leaktest"
 	"github.com/switchyard-db/switchyard/proxy"
 )
 
@@ -114,13 +115,7 @@ func TestServeStopsWhatItStarts(t *testing.T) {
 	if err := serveFile(ctx, path, cfg, slog.New(logs), ready); err != nil {
 		t.Fatalf("serveFile: %v", err)
 	}
-	var left []string
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
-		if left = ownGoroutines("cmd/switchyard/"); len(left) == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	if len(left) > 0 {
+	if left := leaktest.Leaked("cmd/switchyard/", time.Second); len(left) > 0 {
 		t.Errorf("%d goroutines started by serveFile still run after it returned:\n\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 	if n := logs.count("backend checked"); n < 2 {

@@ -1,4 +1,10 @@
-package main
+// Package leaktest finds goroutines of ours that outlive a test: a
+// goroutine is ours when a frame of its stack, or the line that says who
+// created it, is in a non-test file of this module under a directory. Files,
+// not function names, decide: a goroutine a test starts is not a leak of
+// ours unless it runs our code. The proxy and cmd tests use it in TestMain
+// and around tests that must leave nothing behind.
+package leaktest
 
 import (
 	"path/filepath"
@@ -7,23 +13,17 @@ import (
 	"time"
 )
 
-// Goroutine-leak checks. A goroutine is ours when a frame of its stack, or
-// the line that says who created it, is in a non-test file of this module:
-// this command, proxy, replication, config, router, the sandbox. Files, not
-// function names, decide: a goroutine the tests start is not a leak of ours
-// unless it runs our code.
-
 // moduleRoot is the module's directory as stack traces spell file paths
 // ("/src/switchyard/" or, with -trimpath, "github.com/switchyard-db/switchyard/").
 var moduleRoot = func() string {
 	_, file, _, _ := runtime.Caller(0)
-	return strings.TrimSuffix(file, filepath.Join("cmd", "switchyard", "leak_test.go"))
+	return strings.TrimSuffix(file, filepath.Join("internal", "leaktest", "leaktest.go"))
 }()
 
-// ownGoroutines returns the stacks of our goroutines other than the
-// caller's. Only frames in files under moduleRoot+under count: "" for the
-// whole module, "cmd/switchyard/" for the goroutines this command starts.
-func ownGoroutines(under string) []string {
+// Own returns the stacks of our goroutines other than the caller's. Only
+// frames in files under the module's directory dir count: "" for the whole
+// module, "proxy/" for the goroutines the proxy package runs or starts.
+func Own(dir string) []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -36,7 +36,7 @@ func ownGoroutines(under string) []string {
 	stacks := strings.Split(string(buf), "\n\n")
 	var out []string
 	for _, g := range stacks[1:] { // the first is the caller's
-		if runsOwnCode(g, moduleRoot+under) {
+		if runsOwnCode(g, moduleRoot+dir) {
 			out = append(out, g)
 		}
 	}
@@ -61,15 +61,15 @@ func runsOwnCode(g, dir string) bool {
 	return false
 }
 
-// leakedGoroutines waits up to wait for our goroutines, other than the
-// caller's, to end, and returns the stacks of those still running.
-func leakedGoroutines(wait time.Duration) []string {
+// Leaked waits up to wait for our goroutines under dir (see Own), other
+// than the caller's, to end, and returns the stacks of those still running.
+func Leaked(dir string, wait time.Duration) []string {
 	deadline := time.Now().Add(wait)
 	for {
-		left := ownGoroutines("")
+		left := Own(dir)
 		if len(left) == 0 || time.Now().After(deadline) {
 			return left
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
