@@ -31,6 +31,7 @@ type Config struct {
 	Pool          Pool       `yaml:"pool" json:"pool"`
 	Limits        Limits     `yaml:"limits" json:"limits"`
 	Log           Log        `yaml:"log" json:"log"`
+	Digests       Digests    `yaml:"digests" json:"digests"`
 }
 
 // TLSMode says whether clients may or must use TLS.
@@ -252,6 +253,14 @@ type Limits struct {
 	MaxPacketSize  Size `yaml:"max_packet_size" json:"max_packet_size"`
 }
 
+// Digests configures statement digests (GET /api/queries).
+type Digests struct {
+	Max int `yaml:"max" json:"max"` // digests kept, least recently seen forgotten; 0 = off
+}
+
+// maxDigests bounds digests.max: each digest takes about a kilobyte.
+const maxDigests = 1000000
+
 // Log configures logging.
 type Log struct {
 	Level         string   `yaml:"level" json:"level"`                   // debug, info, warn, error
@@ -303,8 +312,9 @@ func Default() *Config {
 			WaitTimeout: Duration(5 * time.Second),
 			ReleaseIdle: Duration(50 * time.Millisecond),
 		},
-		Limits: Limits{MaxConnections: 10000, MaxPacketSize: 64 * MiB},
-		Log:    Log{Level: "info", Format: "text"},
+		Limits:  Limits{MaxConnections: 10000, MaxPacketSize: 64 * MiB},
+		Log:     Log{Level: "info", Format: "text"},
+		Digests: Digests{Max: 1000},
 	}
 }
 

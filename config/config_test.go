@@ -66,9 +66,10 @@ func TestFull(t *testing.T) {
 		Admin: Admin{Listen: "", Token: "admin-token"},
 		Timeouts: Timeouts{Connect: Duration(time.Second), Handshake: Duration(3 * time.Second),
 			NetRead: Duration(5 * time.Second), Backend: Duration(750 * time.Millisecond)},
-		Pool:   Pool{MaxOpen: 8, MaxIdle: 8, WaitTimeout: Duration(100 * time.Millisecond), ReleaseIdle: 0},
-		Limits: Limits{MaxConnections: 1, MaxPacketSize: MiB},
-		Log:    Log{Level: "debug", Format: "json", SlowStatement: Duration(1500 * time.Millisecond)},
+		Pool:    Pool{MaxOpen: 8, MaxIdle: 8, WaitTimeout: Duration(100 * time.Millisecond), ReleaseIdle: 0},
+		Limits:  Limits{MaxConnections: 1, MaxPacketSize: MiB},
+		Log:     Log{Level: "debug", Format: "json", SlowStatement: Duration(1500 * time.Millisecond)},
+		Digests: Digests{Max: 50},
 	}
 	got := mustLoad(t, "testdata/full.good.yaml")
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -42,6 +42,9 @@ func (c *Config) Validate() error {
 	c.Pool.validate(&errs)
 	c.Limits.validate(&errs)
 	c.Log.validate(&errs)
+	if c.Digests.Max < 0 || c.Digests.Max > maxDigests {
+		errs.add("digests.max", "must be between 0 and %d, got %d", maxDigests, c.Digests.Max)
+	}
 	return errs.err()
 }
 

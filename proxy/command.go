@@ -279,7 +279,9 @@ func commandName(c byte) string {
 // query serves COM_QUERY: classify, route, run, remember.
 func (s *session) query(p []byte) error {
 	sql := unsafe.String(&p[1], len(p)-1) // dispatch answered the empty query
-	c := router.ClassifyMode(sql, s.lexMode())
+	mode := s.lexMode()
+	c := router.ClassifyMode(sql, mode)
+	s.dg.begin(s.srv.digests.digest(sql, mode, &s.dg.buf))
 	if c.Kind == router.KindKill {
 		return s.kill(killArgs(c)) // Switchyard's connection ids, not a server's
 	}
@@ -345,6 +347,7 @@ func (s *session) endReadOnlyTx() {
 // session refused as a write runs on the primary.
 func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn, router.Target) error) error {
 	s.srv.countReason(d.Reason)
+	s.dg.reason = d.Reason
 	if d.Target == router.TargetPrimary {
 		s.awaitPrimary()
 	}
@@ -377,6 +380,7 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 			s.rerouted = true
 			d = router.Decision{Target: router.TargetPrimary, Reason: "replica_refused"}
 			s.srv.countReason(d.Reason)
+			s.dg.reason = d.Reason
 			s.awaitPrimary()
 			continue
 		}

@@ -19,27 +19,28 @@ import (
 // first use: most combinations never happen (a replica's backend on the
 // primary route), and a scrape should not list them.
 type metrics struct {
-	statements    *prometheus.CounterVec
-	latency       *prometheus.HistogramVec
-	backendTime   *prometheus.HistogramVec
-	errors        *prometheus.CounterVec
-	clients       prometheus.Gauge
-	clientsTotal  prometheus.Counter
-	rejected      *prometheus.CounterVec
-	poolOpen      *prometheus.GaugeVec
-	poolWaits     *prometheus.CounterVec
-	poolWaitTime  *prometheus.CounterVec
-	pins          *prometheus.CounterVec
-	routed        *prometheus.CounterVec
-	bytes         *prometheus.CounterVec
-	panics        prometheus.Counter
-	retries       prometheus.Counter
-	released      prometheus.Counter
-	refused       prometheus.Counter
-	writable      *prometheus.GaugeVec
-	bytesIn       prometheus.Counter
-	bytesOut      prometheus.Counter
-	errorChildren sync.Map // error code -> prometheus.Counter
+	statements     *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	backendTime    *prometheus.HistogramVec
+	errors         *prometheus.CounterVec
+	clients        prometheus.Gauge
+	clientsTotal   prometheus.Counter
+	rejected       *prometheus.CounterVec
+	poolOpen       *prometheus.GaugeVec
+	poolWaits      *prometheus.CounterVec
+	poolWaitTime   *prometheus.CounterVec
+	pins           *prometheus.CounterVec
+	routed         *prometheus.CounterVec
+	bytes          *prometheus.CounterVec
+	panics         prometheus.Counter
+	retries        prometheus.Counter
+	released       prometheus.Counter
+	refused        prometheus.Counter
+	writable       *prometheus.GaugeVec
+	bytesIn        prometheus.Counter
+	bytesOut       prometheus.Counter
+	digestsEvicted prometheus.Counter
+	errorChildren  sync.Map // error code -> prometheus.Counter
 }
 
 // Commands counted in switchyard_statements_total.
@@ -146,6 +147,10 @@ func registerMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "switchyard_replica_writable",
 		Help: "1 when a replica is writable by the user (read_only off, or the user's privileges bypass it), checked when Switchyard opens read connections; Switchyard's connections there stay read-only either way.",
 	}, []string{"backend", "user"})
+	m.digestsEvicted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchyard_digests_evicted_total",
+		Help: "Statement digests forgotten to make room for new ones (digests.max).",
+	})
 	m.bytesIn = m.bytes.WithLabelValues("in")
 	m.bytesOut = m.bytes.WithLabelValues("out")
 	if reg == nil {
@@ -153,7 +158,7 @@ func registerMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.statements, m.latency, m.backendTime, m.errors, m.clients,
 		m.clientsTotal, m.rejected, m.poolOpen, m.poolWaits, m.poolWaitTime, m.pins, m.routed, m.bytes, m.panics,
-		m.retries, m.released, m.refused, m.writable} {
+		m.retries, m.released, m.refused, m.writable, m.digestsEvicted} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -216,6 +221,9 @@ func (s *session) observe(bc *backendConn, cmd int, kind router.Kind) {
 	bm.backendTime.Observe(now.Sub(sent).Seconds())
 	d := now.Sub(started)
 	s.srv.routeLatency[route].Observe(d.Seconds())
+	if s.dg.text != nil && cmd != cmdPrepare {
+		s.noteDigest(bc, route, d, now)
+	}
 	if slow := s.srv.opts().SlowStatement; slow > 0 && d >= slow {
 		s.log.Warn("slow statement", "duration", d, "route", routeNames[route],
 			"backend", bc.backend.Name, "command", cmdNames[cmd], "class", kind.String())

@@ -205,6 +205,7 @@ func (s *session) relayRows(bc *backendConn) (uint16, error) {
 		if err := s.toClient(bc, f); err != nil {
 			return 0, err
 		}
+		s.dg.rowsSent++
 	}
 }
 

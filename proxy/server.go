@@ -100,6 +100,11 @@ type Options struct {
 	// MaxPacketSize bounds a client command; 0 means 64 MiB.
 	MaxPacketSize int
 
+	// Digests bounds the statement digests kept for Server.Digests (the
+	// least recently seen are forgotten); 0 means digests are off and cost
+	// nothing.
+	Digests int
+
 	// SlowStatement logs statements that take at least this long, with
 	// their route, backend, command and class (never their text, which may
 	// hold secrets); 0 means off.
@@ -123,6 +128,7 @@ type Server struct {
 	version      atomic.Pointer[string]
 	replicas     atomic.Pointer[replicaSchedule]
 	m            *metrics
+	digests      *digestStore
 	routeLatency [2]prometheus.Observer // by route: primary, replica
 	reasons      sync.Map               // routing reason -> prometheus.Counter
 	readOnlyVars varSet                 // read-only variables learned from servers' refusals (see learnReadOnly)
@@ -175,6 +181,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("proxy metrics: %w", err)
 	}
 	s.m = m
+	s.digests = newDigestStore(m.digestsEvicted)
 	s.routeLatency = [2]prometheus.Observer{s.m.latency.WithLabelValues("primary"), s.m.latency.WithLabelValues("replica")}
 	s.install(&opts)
 	return s, nil
@@ -229,6 +236,7 @@ func (s *Server) install(opts *Options) {
 		b.tls.Store(b.TLS)
 	}
 	s.cur.Store(opts)
+	s.digests.setMax(opts.Digests)
 	s.SetUsers(opts.Users)
 	s.replicas.Store(newReplicaSchedule(opts.Backends, opts.ReadFromPrimary))
 }

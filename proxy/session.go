@@ -69,8 +69,9 @@ type session struct {
 	started    time.Time // when the current command arrived
 	sent       time.Time // when it was sent to a backend
 
-	out   []byte // scratch for packets built by Switchyard
-	okBuf []byte // scratch for OK packets being rewritten
+	dg    digestState // the running statement's digest (digest.go)
+	out   []byte      // scratch for packets built by Switchyard
+	okBuf []byte      // scratch for OK packets being rewritten
 
 	retries prometheus.Counter
 

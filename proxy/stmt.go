@@ -37,6 +37,7 @@ type stmt struct {
 	// lives on the primary connection, which the session must keep.
 	pendingLong bool
 	last        *backendConn // ran the last execute (COM_STMT_FETCH goes there)
+	digest      *digestText  // made at the first execute with digests on
 }
 
 // serverStmt is a statement prepared on one backend connection.
@@ -264,6 +265,10 @@ func (s *session) execute(p []byte) error {
 	if st == nil {
 		return nil
 	}
+	if st.digest == nil {
+		st.digest = s.srv.digests.digest(st.sql, s.lexMode(), &s.dg.buf)
+	}
+	s.dg.begin(st.digest)
 	d, ok := s.decide(st.class)
 	if !ok {
 		return nil

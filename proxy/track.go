@@ -137,7 +137,10 @@ func (s *session) relayOK(bc *backendConn, f frame) (uint16, error) {
 	status := binary.LittleEndian.Uint16(p[l.status:])
 	bc.status = status
 	s.warnings = binary.LittleEndian.Uint16(p[l.status+2:])
-	if _, _, n := mysql.LengthEncodedInt(p[1:]); n > 0 {
+	if affected, _, n := mysql.LengthEncodedInt(p[1:]); n > 0 {
+		if p[0] == 0x00 {
+			s.dg.rowsAffected += affected
+		}
 		if id, _, _ := mysql.LengthEncodedInt(p[1+n:]); id != 0 && bc == s.primary {
 			s.insertID, bc.insertID = id, id
 		}

@@ -125,6 +125,7 @@ func proxyOptions(cfg *config.Config, log *slog.Logger) (proxy.Options, error) {
 		MaxPacketSize:    int(cfg.Limits.MaxPacketSize),
 		Logger:           log,
 		SlowStatement:    cfg.Log.SlowStatement.Duration(),
+		Digests:          cfg.Digests.Max,
 		Pool: proxy.PoolOptions{
 			MaxOpen:     cfg.Pool.MaxOpen,
 			MaxIdle:     noneIfZero(cfg.Pool.MaxIdle),
