@@ -4,7 +4,8 @@
 #
 #   deps.sh               everything: tests (client libraries in Python, both
 #                         engines), sysbench for the benchmarks, MariaDB's test
-#                         suite for the oracle
+#                         suite for the oracle, chromium for the console's
+#                         browser tests
 #   deps.sh demo [ENGINE] what the demo uses: the MariaDB client, and the
 #                         server of ENGINE (mariadb, the default, or mysql)
 #
@@ -28,7 +29,7 @@ demo)
   ;;
 all)
   packages=(mariadb-server mariadb-client sysbench python3-pymysql python3-mysqldb python3-sqlalchemy
-    python3-flask python3-django mariadb-test)
+    python3-flask python3-django mariadb-test chromium)
   mysql=yes
   ;;
 *)

@@ -107,6 +107,9 @@ func newAdmin(opts adminOptions) *admin {
 	a.mux.Handle("POST /api/backends/{name}/drain", a.auth(http.HandlerFunc(a.drain)))
 	a.mux.Handle("POST /api/backends/{name}/undrain", a.auth(http.HandlerFunc(a.drain)))
 	a.mux.Handle("POST /api/reload", a.auth(http.HandlerFunc(a.reload)))
+	a.mux.Handle("GET /api/queries", a.auth(http.HandlerFunc(a.queries)))
+	a.mux.Handle("POST /api/queries/reset", a.auth(http.HandlerFunc(a.resetQueries)))
+	registerConsole(a.mux) // GET / and GET /console/{file}, without the token (console.go)
 	return a
 }
 
