@@ -2,7 +2,8 @@
 // through the load balancers' virtual IP, reads and writes through Switchyard
 // to the MariaDB primary and replicas, the firewalls between the layers,
 // load-balancer failover, replica loss, a rolling restart of the application
-// servers under load, and Prometheus' series.
+// servers under load, Prometheus' series, and every query of the Grafana
+// dashboards and recording rules (dashboard_test.go).
 //
 // TestMain prepares Docker (deploy/scripts/docker-setup.sh), builds the
 // switchyard binary into deploy/build, runs `docker compose up -d --wait
