@@ -397,7 +397,19 @@ func (s *session) noteDigest(bc *backendConn, route int, took time.Duration, now
 	if dt == nil {
 		return
 	}
+	reason := ds.reason
+	if route == 0 {
+		// A read the router sent to a replica that ran on the primary: no
+		// replica had applied what it must see within the wait (or, with
+		// routing.read_from_primary, the rotation chose the primary).
+		switch reason {
+		case "causal":
+			reason = "causal_fallback"
+		case "global":
+			reason = "global_fallback"
+		}
+	}
 	ds.run = digestRun{user: s.user.Name, schema: s.db, route: route, backend: bc.backend.Name,
-		reason: ds.reason, failed: s.failed, took: took, rowsSent: ds.rowsSent, rowsAffected: ds.rowsAffected, at: now}
+		reason: reason, failed: s.failed, took: took, rowsSent: ds.rowsSent, rowsAffected: ds.rowsAffected, at: now}
 	s.srv.digests.record(dt, &ds.run)
 }

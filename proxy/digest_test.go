@@ -256,3 +256,22 @@ func BenchmarkDigestNewText(b *testing.B) {
 		i++
 	}
 }
+
+// TestDigestCausalFallback: a causal read that ends on the primary is told
+// apart from one a replica served.
+func TestDigestCausalFallback(t *testing.T) {
+	for _, tc := range []struct {
+		route  int
+		reason string
+		want   string
+	}{{1, "causal", "causal"}, {0, "causal", "causal_fallback"}, {0, "global", "global_fallback"}, {0, "write", "write"}, {1, "read", "read"}} {
+		s, bc := digestSession(t, resultSet(1, 10))
+		s.dg.begin(s.srv.digests.digest("SELECT a FROM t WHERE id = 1", 0, &s.dg.buf))
+		s.dg.reason = tc.reason
+		s.noteDigest(bc, tc.route, time.Millisecond, time.Now())
+		rep, err := s.srv.Digests("total", 0)
+		if err != nil || len(rep.Digests) != 1 || rep.Digests[0].Reasons[tc.want] != 1 {
+			t.Errorf("route %d reason %s: %+v, %v; want reason %s counted", tc.route, tc.reason, rep.Digests, err, tc.want)
+		}
+	}
+}

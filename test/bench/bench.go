@@ -155,6 +155,9 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (*result
 		}
 		setup := switchyardSetup{User: o.user, Password: o.password, Backends: backends,
 			MaxThreads: maxThreads, PoolMaxOpen: o.poolMaxOpen, ReleaseIdle: o.releaseIdle}
+		if o.digests >= 0 {
+			setup.Digests = &o.digests
+		}
 		if e.sb != nil {
 			setup.MonitorUser, setup.MonitorPassword = e.sb.Opts.Monitor.Name, e.sb.Opts.Monitor.Password
 		}

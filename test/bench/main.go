@@ -65,6 +65,7 @@ type options struct {
 	switchyard  string // prebuilt binary; empty builds ./cmd/switchyard
 	poolMaxOpen int    // Switchyard's pool.max_open; 0: the largest thread count + 16
 	releaseIdle string // Switchyard's pool.release_idle; "": its default
+	digests     int    // Switchyard's digests.max; -1: its default
 	replicas    int    // how many of the sandbox's replicas Switchyard gets; -1: all
 	outDir      string
 	sysbench    string
@@ -113,6 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.rootPass, "root-password", "sandbox", "password of -root-user (with -primary)")
 	fs.StringVar(&o.switchyard, "switchyard", "", "prebuilt switchyard binary (default: go build ./cmd/switchyard)")
 	fs.IntVar(&o.poolMaxOpen, "pool-max-open", 0, "Switchyard's pool.max_open (default: the largest -threads + 16)")
+	fs.IntVar(&o.digests, "digests", -1, "Switchyard's digests.max, e.g. 0 to turn query digests off (default: Switchyard's)")
 	fs.StringVar(&o.releaseIdle, "release-idle", "", "Switchyard's pool.release_idle, e.g. 0s to never release idle sessions' connections (default: Switchyard's)")
 	fs.IntVar(&o.replicas, "replicas", -1, "how many replicas Switchyard routes reads to (-1: all; 0: the primary alone, the baselines' path)")
 	fs.StringVar(&o.outDir, "out", "bench-results", "directory for the JSON and Markdown results")

@@ -74,6 +74,9 @@ type switchyardConfig struct {
 	Timeouts struct {
 		Drain string `yaml:"drain"`
 	} `yaml:"timeouts"`
+	Digests *struct {
+		Max int `yaml:"max"`
+	} `yaml:"digests,omitempty"`
 	Log struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
@@ -101,6 +104,7 @@ type switchyardSetup struct {
 	MaxThreads      int    // pools are sized so no sysbench thread waits for a connection
 	PoolMaxOpen     int    // pool.max_open; 0 means MaxThreads + 16
 	ReleaseIdle     string // pool.release_idle; "" means Switchyard's default
+	Digests         *int   // digests.max; nil means Switchyard's default
 }
 
 // literal escapes s for Switchyard's ${VAR} expansion of scalar values.
@@ -123,6 +127,11 @@ func (s switchyardSetup) yaml() ([]byte, error) {
 		c.Pool.MaxIdle = min(c.Pool.MaxIdle, s.PoolMaxOpen)
 	}
 	c.Pool.ReleaseIdle = s.ReleaseIdle
+	if s.Digests != nil {
+		c.Digests = &struct {
+			Max int `yaml:"max"`
+		}{*s.Digests}
+	}
 	c.Timeouts.Drain = "2s"
 	c.Log.Level = "info"
 	b, err := yaml.Marshal(&c)
