@@ -35,15 +35,9 @@ func (c *loopConn) Write(b []byte) (int, error) { return len(b), nil }
 // resultSet builds a text result set of rows rows with one column of
 // rowSize bytes (classic EOF framing).
 func resultSet(rows, rowSize int) []byte {
-	var out []byte
-	seq := byte(1)
-	add := func(p []byte) {
-		out = append(out, byte(len(p)), byte(len(p)>>8), byte(len(p)>>16), seq)
-		out = append(out, p...)
-		seq++
-	}
+	out, add := packetWriter()
 	add([]byte{1})
-	add([]byte("\x03def\x00\x00\x00\x01c\x01c\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00"))
+	add([]byte(benchColumnDef))
 	add([]byte{0xfe, 0, 0, 2, 0})
 	row := mysql.AppendLengthEncodedInteger(nil, uint64(rowSize))
 	row = append(row, bytes.Repeat([]byte("x"), rowSize)...)
@@ -51,7 +45,23 @@ func resultSet(rows, rowSize int) []byte {
 		add(row)
 	}
 	add([]byte{0xfe, 0, 0, 2, 0})
-	return out
+	return *out
+}
+
+// benchColumnDef is the definition of the one VARCHAR column c of the
+// benchmarks' result sets.
+const benchColumnDef = "\x03def\x00\x00\x00\x01c\x01c\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00"
+
+// packetWriter returns a buffer and a function that appends a packet to it,
+// sequence numbers counting from 1 (a result set's first packet).
+func packetWriter() (*[]byte, func([]byte)) {
+	var out []byte
+	seq := byte(1)
+	return &out, func(p []byte) {
+		out = append(out, byte(len(p)), byte(len(p)>>8), byte(len(p)>>16), seq)
+		out = append(out, p...)
+		seq++
+	}
 }
 
 func benchSession(b *testing.B, backendData []byte) (*session, *backendConn) {
@@ -166,22 +176,16 @@ func BenchmarkSyncState(b *testing.B) {
 // client with CLIENT_DEPRECATE_EOF and session tracking: its OK terminator
 // reports statement_id, which MySQL changes with every statement.
 func trackedResultSet() []byte {
-	var out []byte
-	seq := byte(1)
-	add := func(p []byte) {
-		out = append(out, byte(len(p)), byte(len(p)>>8), byte(len(p)>>16), seq)
-		out = append(out, p...)
-		seq++
-	}
+	out, add := packetWriter()
 	add([]byte{1})
-	add([]byte("\x03def\x00\x00\x00\x01c\x01c\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00"))
+	add([]byte(benchColumnDef))
 	add([]byte("\x03abc"))
 	entry := mysql.PutLengthEncodedString([]byte("statement_id"))
 	entry = append(entry, mysql.PutLengthEncodedString([]byte("21"))...)
 	state := append([]byte{trackSystemVariables}, mysql.PutLengthEncodedString(entry)...)
 	ok := []byte{0xfe, 0, 0, 0x02, 0x40, 0, 0, 0} // status AUTOCOMMIT|SESSION_STATE_CHANGED, no warnings, empty info
 	add(append(ok, mysql.PutLengthEncodedString(state)...))
-	return out
+	return *out
 }
 
 // BenchmarkRelayTrackedResult relays trackedResultSet: a point select on

@@ -17,25 +17,29 @@ import (
 // Switchyard sends on the connections it opens, a replica's refusal, state
 // following a session, and its own round trips cut off by their deadline.
 
+// fakeAnswers is the script checkFakeAnswers expects: rows with NULLs, an
+// error, several results for one command, a prepared statement.
+func fakeAnswers(_ *fakeConn, cmd fakeCommand) fakeReply {
+	switch {
+	case cmd.cmd == mysql.COM_QUERY && cmd.text == "SELECT a, b":
+		return fakeRows{columns: []string{"a", "b"}, rows: [][]any{{1, nil}, {"x", "y"}}, status: fakeIdle}
+	case cmd.cmd == mysql.COM_QUERY && cmd.text == "SELECT broken":
+		return fakeErr{1146, "42S02", "Table 'shop.broken' doesn't exist"}
+	case cmd.cmd == mysql.COM_QUERY && cmd.text == "CALL p()":
+		return fakeMulti{rowsOf("a", 1), rowsOf("b", 2, 3), fakeOK{status: fakeIdle}}
+	case cmd.cmd == mysql.COM_STMT_PREPARE && cmd.text == "SELECT ?":
+		return fakePrepared{params: 1, columns: 1}
+	case cmd.cmd == mysql.COM_STMT_EXECUTE && cmd.text == "SELECT ?":
+		return rowsOf("v", "5", nil)
+	}
+	return nil
+}
+
 // TestFakeServerWithDriver checks the fake server against a client library
 // that owes nothing to Switchyard: login, text and binary result sets with
 // NULLs, errors and several results for one command.
 func TestFakeServerWithDriver(t *testing.T) {
-	f := startFake(t, func(_ *fakeConn, cmd fakeCommand) fakeReply {
-		switch {
-		case cmd.cmd == mysql.COM_QUERY && cmd.text == "SELECT a, b":
-			return fakeRows{columns: []string{"a", "b"}, rows: [][]any{{1, nil}, {"x", "y"}}, status: fakeIdle}
-		case cmd.cmd == mysql.COM_QUERY && cmd.text == "SELECT broken":
-			return fakeErr{1146, "42S02", "Table 'shop.broken' doesn't exist"}
-		case cmd.cmd == mysql.COM_QUERY && cmd.text == "CALL p()":
-			return fakeMulti{rowsOf("a", 1), rowsOf("b", 2, 3), fakeOK{status: fakeIdle}}
-		case cmd.cmd == mysql.COM_STMT_PREPARE && cmd.text == "SELECT ?":
-			return fakePrepared{params: 1, columns: 1}
-		case cmd.cmd == mysql.COM_STMT_EXECUTE && cmd.text == "SELECT ?":
-			return rowsOf("v", "5", nil)
-		}
-		return nil
-	})
+	f := startFake(t, fakeAnswers)
 	fp := &fakeProxy{addr: f.addr}
 	checkFakeAnswers(t, fp)
 }
@@ -110,21 +114,7 @@ func checkFakeAnswers(t *testing.T, fp *fakeProxy) {
 // TestFakeAnswersThroughProxy runs the same script through the proxy.
 func TestFakeAnswersThroughProxy(t *testing.T) {
 	fp := startFakeProxy(t, 0, nil)
-	fp.primary.setScript(func(_ *fakeConn, cmd fakeCommand) fakeReply {
-		switch {
-		case cmd.cmd == mysql.COM_QUERY && cmd.text == "SELECT a, b":
-			return fakeRows{columns: []string{"a", "b"}, rows: [][]any{{1, nil}, {"x", "y"}}, status: fakeIdle}
-		case cmd.cmd == mysql.COM_QUERY && cmd.text == "SELECT broken":
-			return fakeErr{1146, "42S02", "Table 'shop.broken' doesn't exist"}
-		case cmd.cmd == mysql.COM_QUERY && cmd.text == "CALL p()":
-			return fakeMulti{rowsOf("a", 1), rowsOf("b", 2, 3), fakeOK{status: fakeIdle}}
-		case cmd.cmd == mysql.COM_STMT_PREPARE && cmd.text == "SELECT ?":
-			return fakePrepared{params: 1, columns: 1}
-		case cmd.cmd == mysql.COM_STMT_EXECUTE && cmd.text == "SELECT ?":
-			return rowsOf("v", "5", nil)
-		}
-		return nil
-	})
+	fp.primary.setScript(fakeAnswers)
 	checkFakeAnswers(t, fp)
 }
 
