@@ -281,10 +281,10 @@ func (s *session) query(p []byte) error {
 	sql := unsafe.String(&p[1], len(p)-1) // dispatch answered the empty query
 	mode := s.lexMode()
 	c := router.ClassifyMode(sql, mode)
-	s.dg.begin(s.srv.digests.digest(sql, mode, &s.dg.buf))
 	if c.Kind == router.KindKill {
 		return s.kill(killArgs(c)) // Switchyard's connection ids, not a server's
 	}
+	s.dg.begin(s.srv.digests.digest(sql, mode, &s.dg.buf))
 	d, ok := s.decide(c)
 	if !ok {
 		return nil

@@ -159,8 +159,9 @@ func (st *digestStore) digest(sql string, mode router.Mode, buf *[]byte) *digest
 	st.textMu.RUnlock()
 	// More placeholders in the digest than in the text: it had literals.
 	literals := bytes.Count(*buf, []byte{'?'}) > strings.Count(sql, "?")
-	if dt != nil && literals {
-		return dt
+	cacheText := !literals && len(sql) <= maxCachedText
+	if dt != nil && !cacheText {
+		return dt // known, and nothing to add: no write lock
 	}
 	if dt == nil {
 		dt = &digestText{id: id, text: string(*buf)}
@@ -171,7 +172,7 @@ func (st *digestStore) digest(sql string, mode router.Mode, buf *[]byte) *digest
 		clear(st.byID)
 	}
 	st.byID[id] = dt
-	if !literals && len(sql) <= maxCachedText {
+	if cacheText {
 		if len(st.texts) >= maxCachedTexts {
 			clear(st.texts)
 		}
