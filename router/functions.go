@@ -61,6 +61,9 @@ type funcInfo struct {
 	// keyword: a keyword or type name that may stand before '(' without
 	// being a call (notFunctions); not a built-in function.
 	keyword bool
+	// notOnMySQL: a built-in of MariaDB only (mariaDBOnly), a stored
+	// function call on MySQL.
+	notOnMySQL bool
 }
 
 type argCount uint8
@@ -215,6 +218,14 @@ var funcs = func() map[string]funcInfo {
 	m["row_count"] = funcInfo{flags: FlagNeedsPrevious}
 	m["lastval"] = funcInfo{flags: FlagLastInsertID}
 	m["last_insert_id"] = funcInfo{lastInsertID: true}
+	for _, n := range mariaDBOnly {
+		fi, ok := m[n]
+		if !ok {
+			panic("router: mariaDBOnly lists " + n + ", which is no built-in here")
+		}
+		fi.notOnMySQL = true
+		m[n] = fi
+	}
 	return m
 }()
 
@@ -289,7 +300,7 @@ func suspectCall(t, paren token, mode Mode) bool {
 	if !ok {
 		return false
 	}
-	if mode&ModeMySQL != 0 && !fi.keyword && notOnMySQL[string(low)] {
+	if mode&ModeMySQL != 0 && fi.notOnMySQL {
 		return true
 	}
 	if t.kind == tokQuoted {
@@ -352,19 +363,10 @@ func sysVarScope(text string) (name string, global bool) {
 	return name, global
 }
 
-// notOnMySQLName reports whether name is in notOnMySQL, in any case.
-func notOnMySQLName(name string) bool {
-	var buf [48]byte
-	low, fits := lowerInto(buf[:], name)
-	return fits && notOnMySQL[string(low)]
-}
-
-// notOnMySQL are the names in funcs that are no built-in on MySQL 9.7: a call
-// of one there calls a stored function of that name (test/builtins_test.go
-// finds them by creating one of each on the server).
-var notOnMySQL = func() map[string]bool {
-	m := map[string]bool{}
-	for _, n := range strings.Fields(`add_months area asbinary astext aswkb aswkt binlog_gtid_pos boundary buffer
+// mariaDBOnly are the names in funcs that are no built-in on MySQL 9.7: a
+// call of one there calls a stored function of that name
+// (test/builtins_test.go finds them by creating one of each on the server).
+var mariaDBOnly = strings.Fields(`add_months area asbinary astext aswkb aswkt binlog_gtid_pos boundary buffer
 		centroid chr column_add column_check column_create column_delete column_exists column_get column_json
 		column_list convexhull crc32c crosses decode decode_histogram des_decrypt des_encrypt dimension disjoint
 		encode encrypt endpoint envelope equals exteriorring geomcollfromtext geomcollfromwkb
@@ -377,8 +379,4 @@ var notOnMySQL = func() map[string]bool {
 		numgeometries numinteriorrings numpoints nvl nvl2 old_password overlaps percentile_cont percentile_disc
 		pointfromtext pointfromwkb pointn pointonsurface polyfromtext polyfromwkb polygonfromtext polygonfromwkb
 		setval sformat sha sha1 st_boundary st_isring st_pointonsurface st_relate sys_guid sysdate to_char
-		touches trim_oracle within x y`) {
-		m[n] = true
-	}
-	return m
-}()
+		touches trim_oracle within x y`)

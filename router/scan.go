@@ -186,7 +186,7 @@ func scanCall(lx *lexer, f *features, ctx scanCtx, t, p1 token) {
 	switch {
 	case !ok:
 		ok = contextKeyword(t, p1)
-	case lx.mode&ModeMySQL != 0 && !fi.keyword && notOnMySQLName(t.text):
+	case lx.mode&ModeMySQL != 0 && fi.notOnMySQL:
 		ok = false // a MariaDB built-in: a stored function on MySQL
 	case fi.adjacent && lx.peek().pos != t.pos+len(t.text):
 		ok = false // "count (x)": a stored function
