@@ -28,6 +28,12 @@ func (sb *Sandbox) StallApplier(ctx context.Context, srv *Server) (release func(
 	// go back to a pool others draw from.
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(1)
+	// The lock waits behind any long statement: not forever.
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultWaitTimeout)
+		defer cancel()
+	}
 	if _, err := db.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("stall %s: %w", srv.Name, err)
