@@ -3,7 +3,9 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"os"
+	"strings"
 )
 
 // validateBackendTLS checks backend_tls, then each backends[].tls that sets
@@ -17,6 +19,7 @@ func (c *Config) validateBackendTLS(errs *Errors) {
 		errs.add("backend_tls.ca", "required when backend_tls.mode is %s", g.Mode)
 	}
 	checkBackendTLSFiles(errs, "backend_tls", g, g)
+	checkServerName(errs, "backend_tls.server_name", g.ServerName)
 	for i, b := range c.Backends {
 		if b.TLS == (BackendTLS{}) {
 			continue
@@ -30,6 +33,22 @@ func (c *Config) validateBackendTLS(errs *Errors) {
 			errs.add(field(p, "ca"), "required when %s is %s (backend_tls.ca is not set either)", field(p, "mode"), eff.Mode)
 		}
 		checkBackendTLSFiles(errs, p, b.TLS, eff)
+		checkServerName(errs, field(p, "server_name"), b.TLS.ServerName)
+	}
+}
+
+// checkServerName checks a name verify-identity compares with the server's
+// certificate: a host name or IP address, without a port or spaces (which
+// would only fail later, at every handshake).
+func checkServerName(errs *Errors, path, name string) {
+	if name == "" {
+		return
+	}
+	if strings.ContainsAny(name, ": \t/") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") ||
+		strings.Contains(name, "..") {
+		if net.ParseIP(name) == nil {
+			errs.add(path, "%q is not a host name (no port, spaces or empty labels)", name)
+		}
 	}
 }
 
