@@ -24,6 +24,14 @@ type Backend struct {
 	*backendState
 }
 
+// is reports whether b and o are the same server. Server.Update makes new
+// Backends for the servers it keeps, sharing their state with the old ones,
+// and connections keep the Backend they were opened under: compare them
+// with is, never with ==.
+func (b *Backend) is(o *Backend) bool {
+	return o != nil && b.backendState == o.backendState
+}
+
 // roleName names b's role in messages: "backend" when the topology decides.
 func (b *Backend) roleName() string {
 	if b.Role == replication.RoleAuto {

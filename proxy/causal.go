@@ -22,7 +22,7 @@ import (
 // primary (in the read rotation with read_from_primary) took the write
 // itself.
 func (s *session) caughtUp(bc *backendConn) bool {
-	if bc.backend == s.srv.primary() {
+	if bc.backend.is(s.srv.primary()) {
 		return true
 	}
 	gtid := s.lastGTID
@@ -38,7 +38,7 @@ func (s *session) caughtUp(bc *backendConn) bool {
 // transaction the primary had committed when the read began: the primary's
 // position is read now, and the replica waits for it up to the causal wait.
 func (s *session) caughtUpGlobal(bc *backendConn) bool {
-	if bc.backend == s.srv.primary() {
+	if bc.backend.is(s.srv.primary()) {
 		return true
 	}
 	pc, _, err := s.primaryConn()

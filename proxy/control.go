@@ -61,7 +61,7 @@ func (s *Server) Drain(name string, drained bool) error {
 		if b.Name != name {
 			continue
 		}
-		if drained && b == s.primary() {
+		if drained && b.is(s.primary()) {
 			return fmt.Errorf("backend %s is the primary: writes have nowhere else to go", name)
 		}
 		b.drained.Store(drained)
@@ -137,7 +137,7 @@ func (s *Server) Clients() int {
 // in flight is never cut short by Switchyard.
 func (s *Server) Abandon(name string) int {
 	for _, b := range s.opts().Backends {
-		if b.Name == name && b != s.primary() {
+		if b.Name == name && !b.is(s.primary()) {
 			b.abandonDials()
 		}
 	}

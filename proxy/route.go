@@ -65,7 +65,7 @@ func (s *session) replicaConn() (*backendConn, error) {
 	if b == nil {
 		return nil, errNoReplica
 	}
-	if bc := s.replicas[b]; bc != nil && bc.broken {
+	if bc := s.replicas[b.backendState]; bc != nil && bc.broken {
 		s.dropConn(bc)
 	} else if bc != nil {
 		if err := s.sync(bc); err != nil {
@@ -79,17 +79,17 @@ func (s *session) replicaConn() (*backendConn, error) {
 		return nil, err
 	}
 	if s.replicas == nil {
-		s.replicas = make(map[*Backend]*backendConn)
+		s.replicas = make(map[*backendState]*backendConn)
 	}
-	s.replicas[b] = bc
+	s.replicas[b.backendState] = bc
 	return bc, nil
 }
 
 // dropConn closes a replica connection that failed and forgets it.
 func (s *session) dropConn(bc *backendConn) {
 	bc.broken = true
-	if s.replicas[bc.backend] == bc {
-		delete(s.replicas, bc.backend)
+	if s.replicas[bc.backend.backendState] == bc {
+		delete(s.replicas, bc.backend.backendState)
 	}
 	if s.last == bc {
 		s.last = nil

@@ -37,7 +37,9 @@ type session struct {
 	db        string
 
 	primary  *backendConn              // connection to the primary (attached at login)
-	replicas map[*Backend]*backendConn // connections to replicas, opened on first use
+	// replicas holds the connections to replicas, opened on first use,
+	// by backend state: a reload makes new Backends for the same servers.
+	replicas map[*backendState]*backendConn
 	last     *backendConn              // ran the previous statement
 	txConn   *backendConn              // replica running a read-only transaction
 	route    router.State              // routing memory (pins, recent writes...)
