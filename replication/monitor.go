@@ -332,7 +332,9 @@ func (m *Monitor) publish() {
 		s.Backends[i] = m.status(i)
 	}
 	old := m.snap.Swap(s)
-	if m.opts.OnChange != nil && old != nil && changed(old, s) {
+	// Before Ready the states are placeholders (every backend Down, not
+	// judged yet): a caller acting on a Down would act on nothing.
+	if m.opts.OnChange != nil && old != nil && m.unchecked == 0 && changed(old, s) {
 		m.opts.OnChange(s)
 	}
 }

@@ -68,7 +68,7 @@ type Options struct {
 	Logger *slog.Logger
 	// OnChange, if not nil, is called with the new snapshot whenever the primary, the
 	// conflict flag or any backend's state, role or read_only changes (not on mere lag
-	// changes). It runs on the goroutine that called Run, which waits for it: it must
+	// changes), from the first snapshot after Ready on. It runs on the goroutine that called Run, which waits for it: it must
 	// return quickly and must not call Run.
 	OnChange func(*Snapshot)
 }

@@ -157,10 +157,15 @@ func (w *watcher) hook(opts *proxy.Options) {
 
 // abandonDown returns an OnChange hook that abandons statements running on
 // backends the monitor just found down (hung or dead), so that they fail
-// over instead of waiting for a server that does not answer.
+// over instead of waiting for a server that does not answer. During a
+// reload the old and the new monitor both call it, from their own
+// goroutines.
 func abandonDown(srv func() *proxy.Server) func(*replication.Snapshot) {
+	var mu sync.Mutex
 	down := map[string]bool{}
 	return func(s *replication.Snapshot) {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, b := range s.Backends {
 			// Checks == 0: not probed yet (a monitor starting), not a failure.
 			isDown := b.State == replication.Down && b.Checks > 0
