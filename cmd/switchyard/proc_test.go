@@ -217,14 +217,27 @@ func (p *proc) stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	code, ok := p.wait(20 * time.Second)
 	if !ok {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		p.t.Errorf("switchyard did not exit within 20s of SIGTERM")
+		// SIGQUIT makes the Go runtime print every goroutine's stack: what
+		// the drain waits for.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		if _, ok := p.wait(5 * time.Second); !ok {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		p.t.Errorf("switchyard did not exit within 20s of SIGTERM; its goroutines at SIGQUIT:\n%s", goroutineDump(p.logs.String()))
 		return
 	}
 	if code != 0 {
 		p.t.Errorf("switchyard exited with status %d after SIGTERM, want 0", code)
 	}
+}
+
+// goroutineDump returns what the Go runtime printed at SIGQUIT in log.
+func goroutineDump(log string) string {
+	if i := strings.Index(log, "SIGQUIT: quit"); i >= 0 {
+		return log[i:]
+	}
+	return "(none printed)"
 }
 
 // request runs an admin API request with the token and returns the status
