@@ -32,6 +32,7 @@ type Config struct {
 	Limits        Limits     `yaml:"limits" json:"limits"`
 	Log           Log        `yaml:"log" json:"log"`
 	Digests       Digests    `yaml:"digests" json:"digests"`
+	Failover      Failover   `yaml:"failover" json:"failover"`
 }
 
 // TLSMode says whether clients may or must use TLS.
@@ -258,6 +259,34 @@ type Digests struct {
 	Max int `yaml:"max" json:"max"` // digests kept, least recently seen forgotten; 0 = off
 }
 
+// FailoverMode says who may change the primary.
+type FailoverMode string
+
+// Failover modes.
+const (
+	FailoverOff    FailoverMode = "off"    // Switchyard never changes the topology
+	FailoverManual FailoverMode = "manual" // planned switchovers on request (API, CLI)
+)
+
+// Failover configures planned switchovers: Switchyard demotes the primary,
+// waits for a replica to apply everything, promotes it and points the other
+// servers at it.
+type Failover struct {
+	Mode FailoverMode `yaml:"mode" json:"mode"`
+	// User and Password are the account that changes the topology, the same
+	// on every backend; empty refuses switchovers.
+	User     string `yaml:"user" json:"user"`
+	Password string `yaml:"password" json:"password"`
+	// ReplicationUser and ReplicationPassword are what a demoted primary
+	// logs in to its new source with (replicas keep the account they have).
+	ReplicationUser     string `yaml:"replication_user" json:"replication_user"`
+	ReplicationPassword string `yaml:"replication_password" json:"replication_password"`
+	// Timeout bounds each wait of a switchover (sessions finishing their
+	// transactions, the new primary catching up): past it the switchover
+	// is called off and the old primary takes writes again.
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+}
+
 // maxDigests bounds digests.max: each digest takes about a kilobyte.
 const maxDigests = 1000000
 
@@ -314,7 +343,8 @@ func Default() *Config {
 		},
 		Limits:  Limits{MaxConnections: 10000, MaxPacketSize: 64 * MiB},
 		Log:     Log{Level: "info", Format: "text"},
-		Digests: Digests{Max: 1000},
+		Digests:  Digests{Max: 1000},
+		Failover: Failover{Mode: FailoverManual, Timeout: Duration(5 * time.Second)},
 	}
 }
 
@@ -337,6 +367,8 @@ func (c *Config) Redacted() *Config {
 		hide(&r.Users[i].PasswordHash)
 	}
 	hide(&r.Monitor.Password)
+	hide(&r.Failover.Password)
+	hide(&r.Failover.ReplicationPassword)
 	hide(&r.Admin.Token)
 	return r
 }

@@ -70,6 +70,8 @@ func TestFull(t *testing.T) {
 		Limits:  Limits{MaxConnections: 1, MaxPacketSize: MiB},
 		Log:     Log{Level: "debug", Format: "json", SlowStatement: Duration(1500 * time.Millisecond)},
 		Digests: Digests{Max: 50},
+		Failover: Failover{Mode: FailoverOff, User: "orchestrator", Password: "orchestrator-secret",
+			ReplicationUser: "repl", ReplicationPassword: "repl-secret", Timeout: Duration(3 * time.Second)},
 	}
 	got := mustLoad(t, "testdata/full.good.yaml")
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -262,8 +264,9 @@ func TestRedacted(t *testing.T) {
 	cfg := mustLoad(t, "testdata/full.good.yaml")
 	r := cfg.Redacted()
 	if r.Users[0].Password != redacted || r.Users[1].PasswordHash != redacted ||
-		r.Monitor.Password != redacted || r.Admin.Token != redacted {
-		t.Errorf("Redacted() left a secret: %+v %+v %+v", r.Users, r.Monitor, r.Admin)
+		r.Monitor.Password != redacted || r.Admin.Token != redacted ||
+		r.Failover.Password != redacted || r.Failover.ReplicationPassword != redacted {
+		t.Errorf("Redacted() left a secret: %+v %+v %+v %+v", r.Users, r.Monitor, r.Admin, r.Failover)
 	}
 	if r.Users[1].Password != "" {
 		t.Errorf("Redacted() filled an empty password: %q", r.Users[1].Password)
@@ -272,6 +275,7 @@ func TestRedacted(t *testing.T) {
 	back := *r
 	back.Users = []User{cfg.Users[0], cfg.Users[1]}
 	back.Monitor.Password, back.Admin.Token = cfg.Monitor.Password, cfg.Admin.Token
+	back.Failover.Password, back.Failover.ReplicationPassword = cfg.Failover.Password, cfg.Failover.ReplicationPassword
 	if diff := cmp.Diff(cfg, &back); diff != "" {
 		t.Errorf("Redacted() changed more than secrets (-orig +redacted):\n%s", diff)
 	}

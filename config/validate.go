@@ -45,7 +45,20 @@ func (c *Config) Validate() error {
 	if c.Digests.Max < 0 || c.Digests.Max > maxDigests {
 		errs.add("digests.max", "must be between 0 and %d, got %d", maxDigests, c.Digests.Max)
 	}
+	c.Failover.validate(&errs)
 	return errs.err()
+}
+
+func (f Failover) validate(errs *Errors) {
+	switch f.Mode {
+	case FailoverOff, FailoverManual:
+	default:
+		errs.add("failover.mode", "must be off or manual, got %q", f.Mode)
+	}
+	positive(errs, "failover.timeout", f.Timeout)
+	if f.ReplicationPassword != "" && f.ReplicationUser == "" {
+		errs.add("failover.replication_user", "required with failover.replication_password")
+	}
 }
 
 func checkServerVersion(errs *Errors, v string) {

@@ -55,6 +55,7 @@ func (s *session) command() error {
 	}
 	s.busy.Store(true)
 	defer s.busy.Store(false)
+	defer s.leaveGate()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			s.deadline = true // set by the idle timeout, net_read or a waker
@@ -355,6 +356,12 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 		return err
 	}
 	for attempt := 0; ; attempt++ {
+		if s.enterGate(d.Target == router.TargetPrimary) {
+			// Held by a switchover: the primary may be another now.
+			if err := s.followPrimary(); err != nil {
+				return err
+			}
+		}
 		bc, target, err := s.connFor(d)
 		if err == nil && c.Flags&router.FlagLastInsertID != 0 {
 			if err = s.syncInsertID(bc); err != nil && !isSQLError(err) {
@@ -424,6 +431,9 @@ func (s *session) forwardTo(bc *backendConn, p []byte, relay func(*backendConn, 
 	if bc != s.primary {
 		s.activeReplica.Store(bc)
 		defer s.activeReplica.Store(nil)
+		// A long read on a replica does not hold up a switchover: should
+		// it have to run again on the primary, it passes the gate again.
+		s.leaveGate()
 		if s.retryable && s.srv.excluded(bc.backend) {
 			// The monitor excluded it (down or lagging) after it was
 			// chosen, and its Abandon may have looked for statements

@@ -132,6 +132,7 @@ type Server struct {
 	routeLatency [2]prometheus.Observer // by route: primary, replica
 	reasons      sync.Map               // routing reason -> prometheus.Counter
 	readOnlyVars varSet                 // read-only variables learned from servers' refusals (see learnReadOnly)
+	gate         writeGate              // holds writes during a switchover (gate.go)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

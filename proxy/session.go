@@ -77,6 +77,10 @@ type session struct {
 
 	retries prometheus.Counter
 
+	// inFlight: a statement is past the write gate, or a transaction is
+	// open (gate.go).
+	inFlight atomic.Bool
+
 	// ncMu guards s.client.nc against the TLS upgrade, which replaces it,
 	// for the goroutines other than the session's that use it (clientConn).
 	ncMu sync.Mutex

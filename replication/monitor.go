@@ -27,6 +27,7 @@ type Monitor struct {
 	nudges     []chan struct{}
 	ready      chan struct{}
 	started    atomic.Bool
+	switching  atomic.Bool // a Switchover runs
 	snap       atomic.Pointer[Snapshot]
 
 	// The fields below belong to the goroutine running Run, which alone reads and

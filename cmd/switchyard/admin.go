@@ -68,6 +68,8 @@ type adminOptions struct {
 	// Health, when set, adds the monitor's view to GET /api/backends;
 	// nil means the proxy's own view (usable, drained, down) only.
 	Health healthFunc
+	// Switchover, when set, serves POST /api/switchover.
+	Switchover switchoverFunc
 	// Logger receives the admin API's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -107,6 +109,7 @@ func newAdmin(opts adminOptions) *admin {
 	a.mux.Handle("POST /api/backends/{name}/drain", a.auth(http.HandlerFunc(a.drain)))
 	a.mux.Handle("POST /api/backends/{name}/undrain", a.auth(http.HandlerFunc(a.drain)))
 	a.mux.Handle("POST /api/reload", a.auth(http.HandlerFunc(a.reload)))
+	a.mux.Handle("POST /api/switchover", a.auth(http.HandlerFunc(a.switchover)))
 	a.mux.Handle("GET /api/queries", a.auth(http.HandlerFunc(a.queries)))
 	a.mux.Handle("POST /api/queries/reset", a.auth(http.HandlerFunc(a.resetQueries)))
 	registerConsole(a.mux) // GET / and GET /console/{file}, without the token (console.go)

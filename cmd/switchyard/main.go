@@ -4,6 +4,7 @@
 //	switchyard check-config FILE         validate a config file
 //	switchyard sandbox [flags]           run a local MariaDB replication sandbox
 //	switchyard demo                      run a sandbox with Switchyard in front of it
+//	switchyard switchover [-to BACKEND]  move the primary role (asks the running switchyard)
 //	switchyard -version                  print the version
 package main
 
@@ -41,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return sandbox.RunCLI(ctx, args[1:], stdout, stderr)
+		case "switchover":
+			return runSwitchover(args[1:], stdout, stderr)
 		case "demo":
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -60,11 +60,16 @@ func serveFile(ctx context.Context, path string, cfg *config.Config, log *slog.L
 	if err := register(reg, newBackendCollector(srv, health), newMonitorCollector(w)); err != nil {
 		return err
 	}
+	swm, err := newSwitchoverMetrics(reg)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	adm, err := startAdmin(cfg.Admin.Listen, adminOptions{Proxy: srv, Reloader: rl, Gatherer: reg, Health: health, Logger: log})
+	adm, err := startAdmin(cfg.Admin.Listen, adminOptions{Proxy: srv, Reloader: rl, Gatherer: reg, Health: health, Logger: log,
+		Switchover: newSwitchover(w, srv, rl.config, swm)})
 	if err != nil {
 		ln.Close()
 		return err

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+	"github.com/switchyard-db/switchyard/test/sandboxtest"
+)
+
+// TestSwitchover moves the primary to a replica with `switchyard
+// switchover` and back with POST /api/switchover, while clients write
+// (autocommit inserts and two-row transactions) and read through
+// Switchyard. No client sees an error; every acknowledged id is on the
+// primary afterwards, once; writes after the first switchover run on the
+// new primary (by @@server_id); every server replicates from the primary
+// again at the end.
+func TestSwitchover(t *testing.T) {
+	sb := sandboxtest.New(t, sandbox.Options{Replicas: 2, Users: []sandbox.User{appAccount, otherAccount}})
+	const token = "switch-tok-5"
+	cfg := opsConfig(sb, token, fmt.Sprintf("failover:\n  user: root\n  password: %q\n  replication_user: %q\n  replication_password: %q\n",
+		sb.Opts.RootPassword, sandbox.ReplicationUser, sandbox.ReplicationPassword))
+	// The monitor elects the primary from read_only: a pinned role would
+	// refuse the switchover.
+	cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "    role: primary\n", ""), "    role: replica\n", "")
+	p := startProc(t, sb, token, cfg)
+
+	setup := p.conn(appAccount)
+	execAll(t, setup, "CREATE DATABASE IF NOT EXISTS sw", "DROP TABLE IF EXISTS sw.ledger",
+		"CREATE TABLE sw.ledger (id BIGINT PRIMARY KEY, worker INT)")
+	if err := sb.WaitReplicated(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Refused: nothing changes.
+	code, body := p.request("POST", "/api/switchover?target=nosuch")
+	if code != http.StatusConflict || !strings.Contains(string(body), `"refused"`) || !strings.Contains(string(body), `unknown backend \"nosuch\"`) {
+		t.Errorf("switchover to an unknown backend: %d %s, want 409 refused", code, body)
+	}
+
+	var (
+		stop   atomic.Bool
+		wg     sync.WaitGroup
+		ops    atomic.Int64
+		mu     sync.Mutex
+		acked  []int64
+		errs   []string
+		writer = p.db(appAccount)
+		reader = p.db(appAccount)
+	)
+	fail := func(what string, err error) {
+		mu.Lock()
+		errs = append(errs, fmt.Sprintf("%s: %v", what, err))
+		mu.Unlock()
+	}
+	ack := func(ids ...int64) {
+		mu.Lock()
+		acked = append(acked, ids...)
+		mu.Unlock()
+		ops.Add(1)
+	}
+	for w := range 3 {
+		wg.Go(func() {
+			ctx := context.Background()
+			for i := int64(0); !stop.Load(); i += 2 {
+				id := int64(w)*1_000_000 + i
+				if i%4 == 0 {
+					if _, err := writer.ExecContext(ctx, "INSERT INTO sw.ledger VALUES (?, ?)", id, w); err != nil {
+						fail(fmt.Sprintf("insert %d", id), err)
+						continue
+					}
+					ack(id)
+					continue
+				}
+				tx, err := writer.BeginTx(ctx, nil)
+				if err == nil {
+					_, err = tx.ExecContext(ctx, "INSERT INTO sw.ledger VALUES (?, ?), (?, ?)", id, w, id+1, w)
+					if err == nil {
+						err = tx.Commit()
+					} else {
+						tx.Rollback()
+					}
+				}
+				if err != nil {
+					fail(fmt.Sprintf("transaction %d", id), err)
+					continue
+				}
+				ack(id, id+1)
+			}
+		})
+	}
+	wg.Go(func() {
+		for !stop.Load() {
+			var n int
+			if err := reader.QueryRow("SELECT COUNT(*) FROM sw.ledger").Scan(&n); err != nil {
+				fail("read", err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	waitOps := func(n int64) {
+		t.Helper()
+		target := ops.Load() + n
+		deadline := time.Now().Add(30 * time.Second)
+		for ops.Load() < target {
+			if time.Now().After(deadline) {
+				t.Fatalf("writers made no progress: %d acknowledged", ops.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	defer func() {
+		stop.Store(true)
+		wg.Wait()
+	}()
+	waitOps(100)
+
+	// 1. From the command line, to the replica that has applied the most.
+	out, err := exec.Command(binary, "switchover", "-config", p.cfgPath, "-admin", strings.TrimPrefix(p.admin, "http://")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("switchyard switchover: %v\n%s", err, out)
+	}
+	t.Logf("switchyard switchover:\n%s", out)
+	var to *sandbox.Server
+	for _, r := range sb.Replicas {
+		if strings.Contains(string(out), fmt.Sprintf("primary moved from %s to %s;", sb.Primary.Name, r.Name)) {
+			to = r
+		}
+	}
+	if to == nil {
+		t.Fatalf("switchyard switchover printed no move from %s to a replica:\n%s", sb.Primary.Name, out)
+	}
+	waitOps(100)
+	// A write now runs on the new primary.
+	c := p.conn(appAccount)
+	tx, err := c.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO sw.ledger VALUES (-1, -1)"); err != nil {
+		t.Fatal(err)
+	}
+	var id int
+	if err := tx.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if id != to.ServerID {
+		t.Errorf("a write after the switchover ran on server %d, want the new primary %s (%d)", id, to.Name, to.ServerID)
+	}
+	ack(-1)
+	checkTopology(t, sb, to)
+
+	// 2. Back to the first primary, through the API, once it is a usable
+	// replica (readmitted after monitor.readmit_after good checks).
+	p.waitUsable(sb.Primary.Name)
+	code, body = p.request("POST", "/api/switchover?target="+sb.Primary.Name)
+	var ans switchoverAnswer
+	if err := json.Unmarshal(body, &ans); code != http.StatusOK || err != nil || ans.Status != "done" || ans.Report.To != sb.Primary.Name {
+		t.Fatalf("POST /api/switchover?target=%s: %d %s", sb.Primary.Name, code, body)
+	}
+	t.Logf("back to %s: writes held %s, steps %+v", sb.Primary.Name, ans.Report.WritesHeld, ans.Report.Steps)
+	if len(ans.Report.NotRepointed) != 0 || len(ans.Report.Repointed) != 2 {
+		t.Errorf("repointed %v, not repointed %v; want both others repointed", ans.Report.Repointed, ans.Report.NotRepointed)
+	}
+	waitOps(100)
+	stop.Store(true)
+	wg.Wait()
+
+	if len(errs) > 0 {
+		t.Errorf("clients saw %d errors across two switchovers:\n%s", len(errs), strings.Join(errs, "\n"))
+	}
+	checkTopology(t, sb, sb.Primary)
+	if err := sb.WaitReplicated(t.Context()); err != nil {
+		t.Errorf("replication after two switchovers: %v", err)
+	}
+	// The ledger: every acknowledged id on the primary, nothing else.
+	db, err := sb.RootDB(sb.Primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := db.QueryRow("SELECT COUNT(*) FROM sw.ledger").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	present := map[int64]bool{}
+	r, err := db.Query("SELECT id FROM sw.ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r.Next() {
+		var id int64
+		if err := r.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		present[id] = true
+	}
+	r.Close()
+	missing := 0
+	for _, id := range acked {
+		if !present[id] {
+			missing++
+		}
+	}
+	if missing > 0 || rows != len(acked) {
+		t.Errorf("ledger: %d acknowledged ids, %d rows on the primary, %d acknowledged ids missing", len(acked), rows, missing)
+	}
+	t.Logf("%d acknowledged ids across two switchovers, all on the primary", len(acked))
+	m := p.metrics()
+	checkMetric(t, m, "switchyard_switchovers_total", []string{"result", "done"}, 2)
+	checkMetric(t, m, "switchyard_switchovers_total", []string{"result", "refused"}, 1)
+}
+
+// waitUsable waits until GET /api/backends shows the backend named usable.
+func (p *proc) waitUsable(name string) {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var bs struct{ Backends []backendView }
+		p.getJSON("/api/backends", &bs)
+		for _, b := range bs.Backends {
+			if b.Name == name && b.State == "usable" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s not usable within 15s: %+v", name, bs.Backends)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkTopology checks, as root on each server, that primary is writable
+// and every other server read-only and replicating from it.
+func checkTopology(t *testing.T, sb *sandbox.Sandbox, primary *sandbox.Server) {
+	t.Helper()
+	d := sb.Dialect()
+	for _, srv := range sb.Servers() {
+		db, err := sb.RootDB(srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ro int
+		if err := db.QueryRow("SELECT @@GLOBAL.read_only").Scan(&ro); err != nil {
+			t.Fatal(err)
+		}
+		status := replicaStatus(t, db, d.ReplicaStatus)
+		switch {
+		case srv == primary && (ro != 0 || len(status) != 0):
+			t.Errorf("%s, the primary: read_only %d, replica status %v; want writable and not replicating", srv.Name, ro, status)
+		case srv != primary && ro != 1:
+			t.Errorf("%s: read_only %d, want 1", srv.Name, ro)
+		case srv != primary && (status["Master_Port"]+status["Source_Port"] != fmt.Sprint(primary.Port) || status[d.IORunning] == "No" || status[d.SQLRunning] != "Yes"):
+			t.Errorf("%s does not replicate from %s (port %d): %v", srv.Name, primary.Name, primary.Port, status)
+		}
+	}
+}
+
+// replicaStatus returns SHOW REPLICA STATUS's row as text, or nil.
+func replicaStatus(t *testing.T, db *sql.DB, q string) map[string]string {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		return nil
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for i, c := range cols {
+		m[c] = vals[i].String
+	}
+	return m
+}
