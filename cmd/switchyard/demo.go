@@ -44,9 +44,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	u := sb.Opts.Users[0]
 	cfg.Users = []config.User{{Name: u.Name, Password: u.Password}}
 	cfg.Monitor.User, cfg.Monitor.Password = sb.Opts.Monitor.Name, sb.Opts.Monitor.Password
+	// Roles are left to the monitor, which elects the writable server: a
+	// switchover can then move the primary.
 	for _, srv := range sb.Servers() {
-		cfg.Backends = append(cfg.Backends, config.Backend{Name: srv.Name, Address: srv.Addr(), Role: config.Role(srv.Role), Weight: 1})
+		cfg.Backends = append(cfg.Backends, config.Backend{Name: srv.Name, Address: srv.Addr(), Weight: 1})
 	}
+	cfg.Failover.User, cfg.Failover.Password = "root", sb.Opts.RootPassword
+	cfg.Failover.ReplicationUser, cfg.Failover.ReplicationPassword = sandbox.ReplicationUser, sandbox.ReplicationPassword
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "switchyard demo: %v\n", err)
 		return 1
@@ -66,6 +70,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for _, srv := range sb.Servers() {
 			fmt.Fprintf(stdout, "  %-8s %-8s %s  (server_id %d)  mariadb -h127.0.0.1 -P%d -u%s -p%s\n",
 				srv.Name, srv.Role, srv.Addr(), srv.ServerID, srv.Port, u.Name, u.Password)
+		}
+		if cfg.Admin.Listen != "" {
+			fmt.Fprintf(stdout, "\nMove the primary to a replica and back (writes wait a moment, nothing is lost):\n\n")
+			fmt.Fprintf(stdout, "  switchyard switchover -admin %s [-to replica2]\n", dialable(cfg.Admin.Listen))
 		}
 		fmt.Fprintln(stdout, "\nPress Ctrl-C to stop and remove everything.")
 	case err := <-done:

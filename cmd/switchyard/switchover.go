@@ -125,7 +125,7 @@ func runSwitchover(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "switchyard.yaml", "configuration file of the running switchyard (admin address and token)")
 	target := fs.String("to", "", "backend to promote (default: the usable replica that has applied the most)")
-	admin := fs.String("admin", "", "admin API address (default: the config's admin.listen)")
+	admin := fs.String("admin", "", "admin API address; with it, -config is read only when given (for admin.token)")
 	wait := fs.Duration("timeout", time.Minute, "how long to wait for the answer")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: switchyard switchover [-config FILE] [-admin HOST:PORT] [-to BACKEND]")
@@ -138,12 +138,18 @@ func runSwitchover(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		for _, p := range configProblems(err) {
-			fmt.Fprintf(stderr, "switchyard switchover: %s: %s\n", *cfgPath, p)
+	cfg := config.Default()
+	cfg.Admin.Listen = ""
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	if *admin == "" || explicit {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			for _, p := range configProblems(err) {
+				fmt.Fprintf(stderr, "switchyard switchover: %s: %s\n", *cfgPath, p)
+			}
+			return 1
 		}
-		return 1
 	}
 	if *admin == "" {
 		*admin = cfg.Admin.Listen
