@@ -27,7 +27,7 @@ type Monitor struct {
 	nudges     []chan struct{}
 	ready      chan struct{}
 	started    atomic.Bool
-	switching  atomic.Bool // a Switchover runs
+	changing   atomic.Bool // a switchover or failover runs
 	snap       atomic.Pointer[Snapshot]
 
 	// The fields below belong to the goroutine running Run, which alone reads and
@@ -367,6 +367,7 @@ func (m *Monitor) status(i int) BackendStatus {
 		return st
 	}
 	st.CheckedAt, st.ProbeTime = bs.obs.start, bs.obs.took
+	st.Reachable = bs.obs.err == nil
 	if st.LastError == "" {
 		switch o := bs.obs; {
 		case o.err != nil:

@@ -50,8 +50,11 @@ type BackendStatus struct {
 	// for a healthy backend.
 	LastError string
 
-	ReadOnly bool          // @@read_only at the last successful probe
-	Lag      time.Duration // valid when LagSource is not empty
+	// Reachable: the last probe logged in and ran; the fields below are
+	// from the last successful probe either way.
+	Reachable bool
+	ReadOnly  bool          // @@read_only at the last successful probe
+	Lag       time.Duration // valid when LagSource is not empty
 	// LagSource is LagHeartbeat, LagSeconds or LagCaughtUp, or empty when the lag is
 	// unknown or the backend is the primary.
 	LagSource string

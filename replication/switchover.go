@@ -2,11 +2,8 @@ package replication
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 )
 
@@ -23,12 +20,9 @@ type SwitchoverOptions struct {
 	// Target names the replica to promote; "" picks the usable replica that
 	// has applied the most.
 	Target string
-	// User and Password log in to every backend to change the topology.
-	User, Password string
-	// ReplicationUser and ReplicationPassword are what the old primary
-	// replicates from the new one with. Empty leaves it read-only and not
-	// replicating (the report says so). Replicas keep their own account.
-	ReplicationUser, ReplicationPassword string
+	// Account changes the topology. Without a replication account the old
+	// primary is left read-only and not replicating (the report says so).
+	Account
 	// Timeout bounds each wait: for open transactions (WaitQuiet), for the
 	// target to catch up, for the monitor to see the new primary. Zero
 	// means 5s.
@@ -179,23 +173,22 @@ func adminStatements(si serverInfo) adminSQL {
 
 // switchover is one switchover in progress.
 type switchover struct {
-	m      *Monitor
+	*operator
 	o      SwitchoverOptions
 	rep    *SwitchoverReport
-	sql    adminSQL
-	dbs    map[string]*sql.DB
 	held   time.Time
 	unhold func()
 }
 
 // Switchover moves the primary role to another backend; see
 // SwitchoverOptions and the errors above. The monitor must be running and
-// Ready. One switchover runs at a time.
+// Ready. One topology change runs at a time in a Switchyard, and across
+// Switchyards watching the same servers (a lock on a majority of them).
 func (m *Monitor) Switchover(ctx context.Context, o SwitchoverOptions) (*SwitchoverReport, error) {
-	if !m.switching.CompareAndSwap(false, true) {
+	if !m.changing.CompareAndSwap(false, true) {
 		return nil, ErrSwitchoverRunning
 	}
-	defer m.switching.Store(false)
+	defer m.changing.Store(false)
 	select {
 	case <-m.ready:
 	default:
@@ -211,20 +204,19 @@ func (m *Monitor) Switchover(ctx context.Context, o SwitchoverOptions) (*Switcho
 	if err != nil {
 		return nil, err
 	}
-	sw := &switchover{m: m, o: o, rep: &SwitchoverReport{From: from, To: to}, dbs: map[string]*sql.DB{}}
-	defer sw.close()
 	// The statements follow the primary's flavour and version, as the
 	// monitor read them; planSwitchover made sure the target's flavour is
 	// the same.
 	p, _ := m.Snapshot().Backend(from)
-	si, err := parseServerInfo(p.Version, "")
+	si, err := serverInfoOf(p)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSwitchoverRefused, err)
 	}
-	si.flavor = p.Flavor
-	sw.sql = adminStatements(si)
+	sw := &switchover{operator: newOperator(m, o.Account, o.Timeout, si), o: o, rep: &SwitchoverReport{From: from, To: to}}
+	defer sw.close()
 	m.log.Warn("switchover starting", "from", from, "to", to)
 	err = sw.run(ctx, from, to)
+	sw.rep.Steps = sw.steps
 	if err != nil {
 		m.log.Error("switchover failed", "from", from, "to", to, "err", err)
 		return sw.rep, err
@@ -236,14 +228,15 @@ func (m *Monitor) Switchover(ctx context.Context, o SwitchoverOptions) (*Switcho
 
 func (sw *switchover) run(ctx context.Context, from, to string) error {
 	o := sw.o
-	// Log in everywhere first: a server that refuses the account stops the
-	// switchover before it has changed anything.
-	for _, b := range sw.m.backends {
-		if _, err := sw.db(ctx, b.Name); err != nil {
-			if b.Name == from || b.Name == to {
-				return fmt.Errorf("%w: %s: %v", ErrSwitchoverRefused, b.Name, err)
-			}
+	// Log in to both first: a server that refuses the account stops the
+	// switchover before anything changed.
+	for _, name := range []string{from, to} {
+		if _, err := sw.db(ctx, name); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrSwitchoverRefused, name, err)
 		}
+	}
+	if err := sw.lockMajority(ctx); err != nil {
+		return fmt.Errorf("%w: %v (another Switchyard is changing the topology, or too few servers answer)", ErrSwitchoverRefused, err)
 	}
 	sw.hold()
 	if o.WaitQuiet != nil {
@@ -256,8 +249,7 @@ func (sw *switchover) run(ctx context.Context, from, to string) error {
 	}
 	old, _ := sw.db(ctx, from)
 	if err := sw.step(ctx, "make the primary read-only", from, func(ctx context.Context) error {
-		_, err := old.ExecContext(ctx, sw.sql.readOnly)
-		return err
+		return sw.exec(ctx, from, sw.sql.readOnly)
 	}); err != nil {
 		return sw.callOff(from, err)
 	}
@@ -269,16 +261,8 @@ func (sw *switchover) run(ctx context.Context, from, to string) error {
 		return sw.callOff(from, err)
 	}
 	sw.rep.GTIDs = pos
-	tdb, _ := sw.db(ctx, to)
 	if err := sw.step(ctx, "wait until the new primary has applied them", to, func(ctx context.Context) error {
-		var res sql.NullInt64
-		if err := tdb.QueryRowContext(ctx, sw.sql.wait, pos, o.Timeout.Seconds()).Scan(&res); err != nil {
-			return err
-		}
-		if !res.Valid || res.Int64 != 0 {
-			return fmt.Errorf("%s had not applied %s within %s", to, pos, o.Timeout)
-		}
-		return nil
+		return sw.waitApplied(ctx, to, pos)
 	}); err != nil {
 		return sw.callOff(from, err)
 	}
@@ -290,18 +274,10 @@ func (sw *switchover) run(ctx context.Context, from, to string) error {
 	}); err != nil {
 		return sw.callOff(from, err)
 	}
-	if err := sw.step(ctx, "promote", to, func(ctx context.Context) error {
-		for _, q := range []string{sw.sql.stop, sw.sql.reset, sw.sql.writable} {
-			if _, err := tdb.ExecContext(ctx, q); err != nil {
-				return fmt.Errorf("%s: %w", q, err)
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := sw.promote(ctx, to); err != nil {
 		// Put the target back as it was, if it lets us, and the old
 		// primary back in charge.
-		_, _ = tdb.ExecContext(context.WithoutCancel(ctx), sw.sql.readOnly)
-		_, _ = tdb.ExecContext(context.WithoutCancel(ctx), sw.sql.start)
+		_ = sw.exec(context.WithoutCancel(ctx), to, sw.sql.readOnly, sw.sql.start)
 		return sw.callOff(from, err)
 	}
 	sw.m.Recheck(to)
@@ -312,72 +288,21 @@ func (sw *switchover) run(ctx context.Context, from, to string) error {
 	if err != nil {
 		return fmt.Errorf("%s was promoted but the monitor does not see it as the primary: %w", to, err)
 	}
-	sw.repoint(ctx, from, to)
+	var others []string
+	for _, b := range sw.m.backends {
+		if b.Name != to {
+			others = append(others, b.Name)
+		}
+	}
+	sw.rep.Repointed, sw.rep.NotRepointed = sw.repoint(ctx, to, others, from)
 	return nil
-}
-
-// repoint points the old primary and every other replica at the new one.
-func (sw *switchover) repoint(ctx context.Context, from, to string) {
-	sw.rep.NotRepointed = map[string]string{}
-	var addr string
-	for _, b := range sw.m.backends {
-		if b.Name == to {
-			addr = b.Addr
-		}
-	}
-	host, portText, err := net.SplitHostPort(addr)
-	port, perr := strconv.Atoi(portText)
-	for _, b := range sw.m.backends {
-		if b.Name == to {
-			continue
-		}
-		switch {
-		case err != nil || perr != nil:
-			sw.rep.NotRepointed[b.Name] = fmt.Sprintf("the new primary's address %q has no host and port", addr)
-			continue
-		case b.Name == from && sw.o.ReplicationUser == "":
-			sw.rep.NotRepointed[b.Name] = "no replication account (failover.replication_user): left read-only, not replicating"
-			continue
-		}
-		change, args := sw.sql.changeSource, []any{host, port}
-		if sw.o.ReplicationUser != "" {
-			change += sw.sql.changeSourceCredentials
-			args = append(args, sw.o.ReplicationUser, sw.o.ReplicationPassword)
-		}
-		err := sw.step(ctx, "replicate from the new primary", b.Name, func(ctx context.Context) error {
-			db, err := sw.db(ctx, b.Name)
-			if err != nil {
-				return err
-			}
-			if _, err := db.ExecContext(ctx, sw.sql.stop); err != nil {
-				return fmt.Errorf("%s: %w", sw.sql.stop, err)
-			}
-			if _, err := db.ExecContext(ctx, change, args...); err != nil {
-				return fmt.Errorf("change source: %w", err)
-			}
-			if _, err := db.ExecContext(ctx, sw.sql.start); err != nil {
-				return fmt.Errorf("%s: %w", sw.sql.start, err)
-			}
-			return nil
-		})
-		if err != nil {
-			sw.rep.NotRepointed[b.Name] = err.Error()
-			sw.m.log.Error("switchover: server not pointed at the new primary", "backend", b.Name, "primary", to, "err", err)
-			continue
-		}
-		sw.rep.Repointed = append(sw.rep.Repointed, b.Name)
-		sw.m.Recheck(b.Name)
-	}
 }
 
 // callOff undoes the demotion after a failure before the promotion.
 func (sw *switchover) callOff(from string, cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), sw.o.Timeout)
 	defer cancel()
-	db, err := sw.db(ctx, from)
-	if err == nil {
-		_, err = db.ExecContext(ctx, sw.sql.writable)
-	}
+	err := sw.exec(ctx, from, sw.sql.writable)
 	sw.m.Recheck(from)
 	if err == nil {
 		err = sw.waitSnapshot(ctx, func(s *Snapshot) bool { return s.Primary == from })
@@ -389,30 +314,14 @@ func (sw *switchover) callOff(from string, cause error) error {
 	return fmt.Errorf("%w: %v", ErrSwitchoverCalledOff, cause)
 }
 
-// step runs f under the switchover's timeout and records how long it took.
-func (sw *switchover) step(ctx context.Context, name, backend string, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, sw.o.Timeout+time.Second)
-	defer cancel()
-	start := time.Now()
-	err := f(ctx)
-	sw.rep.Steps = append(sw.rep.Steps, SwitchoverStep{Step: name, Backend: backend, Took: time.Since(start)})
-	if err != nil {
-		if backend != "" {
-			return fmt.Errorf("%s (%s): %w", name, backend, err)
-		}
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
-}
-
 // waitSnapshot waits until the monitor publishes a snapshot for which ok holds.
-func (sw *switchover) waitSnapshot(ctx context.Context, ok func(*Snapshot) bool) error {
+func (op *operator) waitSnapshot(ctx context.Context, ok func(*Snapshot) bool) error {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for !ok(sw.m.Snapshot()) {
+	for !ok(op.m.Snapshot()) {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the monitor did not see it within %s", sw.o.Timeout)
+			return fmt.Errorf("the monitor did not see it within %s", op.timeout)
 		case <-t.C:
 		}
 	}
@@ -437,30 +346,7 @@ func (sw *switchover) release() {
 	sw.rep.WritesHeld = time.Since(sw.held)
 }
 
-// db returns the admin connection to the backend named, opening it once.
-func (sw *switchover) db(ctx context.Context, name string) (*sql.DB, error) {
-	if db := sw.dbs[name]; db != nil {
-		return db, nil
-	}
-	o := sw.m.opts
-	o.User, o.Password = sw.o.User, sw.o.Password
-	o.Timeout = sw.o.Timeout + time.Second // the catch-up wait runs up to Timeout
-	c, err := newConnector(sw.m.backends[sw.m.index[name]], o, sw.m.log.With("backend", name))
-	if err != nil {
-		return nil, err
-	}
-	db := openSingle(c)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	sw.dbs[name] = db
-	return db, nil
-}
-
 func (sw *switchover) close() {
 	sw.release()
-	for _, db := range sw.dbs {
-		db.Close()
-	}
+	sw.operator.close()
 }

@@ -61,8 +61,7 @@ func newSwitchover(w *watcher, srv *proxy.Server, cfg func() *config.Config, m *
 		err := errSwitchoverOff
 		if f.Mode != config.FailoverOff {
 			rep, err = w.monitor().Switchover(ctx, replication.SwitchoverOptions{
-				Target: target, User: f.User, Password: f.Password,
-				ReplicationUser: f.ReplicationUser, ReplicationPassword: f.ReplicationPassword,
+				Target: target, Account: failoverAccount(f),
 				Timeout:    f.Timeout.Duration(),
 				HoldWrites: srv.HoldWrites, WaitQuiet: srv.WaitQuiet,
 			})
@@ -73,6 +72,12 @@ func newSwitchover(w *watcher, srv *proxy.Server, cfg func() *config.Config, m *
 		}
 		return rep, err
 	}
+}
+
+// failoverAccount is the account of the failover settings.
+func failoverAccount(f config.Failover) replication.Account {
+	return replication.Account{User: f.User, Password: f.Password,
+		ReplicationUser: f.ReplicationUser, ReplicationPassword: f.ReplicationPassword}
 }
 
 func switchoverResult(err error) string {
