@@ -266,13 +266,17 @@ type FailoverMode string
 const (
 	FailoverOff    FailoverMode = "off"    // Switchyard never changes the topology
 	FailoverManual FailoverMode = "manual" // planned switchovers on request (API, CLI)
+	FailoverAuto   FailoverMode = "auto"   // and a replica promoted when the primary stays down
 )
 
-// Failover configures planned switchovers: Switchyard demotes the primary,
+// Failover configures planned switchovers (Switchyard demotes the primary,
 // waits for a replica to apply everything, promotes it and points the other
-// servers at it.
+// servers at it) and automatic failover.
 type Failover struct {
 	Mode FailoverMode `yaml:"mode" json:"mode"`
+	// After is how long the primary must have been unreachable before mode
+	// auto promotes a replica.
+	After Duration `yaml:"after" json:"after"`
 	// User and Password are the account that changes the topology, the same
 	// on every backend; empty refuses switchovers.
 	User     string `yaml:"user" json:"user"`
@@ -341,10 +345,10 @@ func Default() *Config {
 			WaitTimeout: Duration(5 * time.Second),
 			ReleaseIdle: Duration(50 * time.Millisecond),
 		},
-		Limits:  Limits{MaxConnections: 10000, MaxPacketSize: 64 * MiB},
-		Log:     Log{Level: "info", Format: "text"},
+		Limits:   Limits{MaxConnections: 10000, MaxPacketSize: 64 * MiB},
+		Log:      Log{Level: "info", Format: "text"},
 		Digests:  Digests{Max: 1000},
-		Failover: Failover{Mode: FailoverManual, Timeout: Duration(5 * time.Second)},
+		Failover: Failover{Mode: FailoverManual, After: Duration(2 * time.Second), Timeout: Duration(5 * time.Second)},
 	}
 }
 

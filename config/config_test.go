@@ -71,7 +71,8 @@ func TestFull(t *testing.T) {
 		Log:     Log{Level: "debug", Format: "json", SlowStatement: Duration(1500 * time.Millisecond)},
 		Digests: Digests{Max: 50},
 		Failover: Failover{Mode: FailoverOff, User: "orchestrator", Password: "orchestrator-secret",
-			ReplicationUser: "repl", ReplicationPassword: "repl-secret", Timeout: Duration(3 * time.Second)},
+			ReplicationUser: "repl", ReplicationPassword: "repl-secret", Timeout: Duration(3 * time.Second),
+			After: Duration(4 * time.Second)},
 	}
 	got := mustLoad(t, "testdata/full.good.yaml")
 	if diff := cmp.Diff(want, got); diff != "" {

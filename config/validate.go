@@ -52,10 +52,15 @@ func (c *Config) Validate() error {
 func (f Failover) validate(errs *Errors) {
 	switch f.Mode {
 	case FailoverOff, FailoverManual:
+	case FailoverAuto:
+		if f.User == "" {
+			errs.add("failover.user", "required when failover.mode is auto")
+		}
 	default:
-		errs.add("failover.mode", "must be off or manual, got %q", f.Mode)
+		errs.add("failover.mode", "must be off, manual or auto, got %q", f.Mode)
 	}
 	positive(errs, "failover.timeout", f.Timeout)
+	positive(errs, "failover.after", f.After)
 	if f.ReplicationPassword != "" && f.ReplicationUser == "" {
 		errs.add("failover.replication_user", "required with failover.replication_password")
 	}

@@ -155,3 +155,37 @@ func (s *Server) Abandon(name string) int {
 	}
 	return n
 }
+
+// CutOff closes every connection to the backend named, in use or idle.
+// After a failover the old primary must not acknowledge anything: a
+// statement running there fails with a lost connection, and sessions that
+// held a connection there move to the new primary at their next statement.
+// It returns how many connections it closed.
+func (s *Server) CutOff(name string) int {
+	n := 0
+	for _, b := range s.opts().Backends {
+		if b.Name != name {
+			continue
+		}
+		b.abandonDials()
+		b.mu.Lock()
+		pools := make([]*userPool, 0, len(b.pools))
+		for _, p := range b.pools {
+			pools = append(pools, p)
+		}
+		b.mu.Unlock()
+		for _, p := range pools {
+			p.mu.Lock()
+			for bc := range p.inUse {
+				bc.nc.Close()
+				n++
+			}
+			p.mu.Unlock()
+		}
+		b.reapIdle(time.Now(), true)
+	}
+	if n > 0 {
+		s.log.Warn("cut off connections to a former primary", "backend", name, "connections", n)
+	}
+	return n
+}

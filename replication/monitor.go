@@ -28,6 +28,7 @@ type Monitor struct {
 	ready      chan struct{}
 	started    atomic.Bool
 	changing   atomic.Bool // a switchover or failover runs
+	fo         failoverState
 	snap       atomic.Pointer[Snapshot]
 
 	// The fields below belong to the goroutine running Run, which alone reads and

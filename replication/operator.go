@@ -25,6 +25,7 @@ type operator struct {
 	m       *Monitor
 	acct    Account
 	timeout time.Duration // each wait
+	si      serverInfo
 	sql     adminSQL
 	dbs     map[string]*sql.DB
 	steps   []SwitchoverStep
@@ -32,7 +33,7 @@ type operator struct {
 }
 
 func newOperator(m *Monitor, acct Account, timeout time.Duration, si serverInfo) *operator {
-	return &operator{m: m, acct: acct, timeout: timeout, sql: adminStatements(si), dbs: map[string]*sql.DB{}}
+	return &operator{m: m, acct: acct, timeout: timeout, si: si, sql: adminStatements(si), dbs: map[string]*sql.DB{}}
 }
 
 // serverInfoOf returns the flavour and version the monitor read on b.

@@ -136,6 +136,7 @@ func planSwitchover(s *Snapshot, target string) (from, to string, err error) {
 type adminSQL struct {
 	readOnly, writable      string
 	executed                string // the GTIDs the server has executed
+	applied                 string // the GTIDs a replica has applied
 	wait                    string // takes GTIDs and seconds; returns 0 once applied
 	stop, reset, start      string
 	changeSource            string // takes host and port
@@ -146,9 +147,9 @@ func adminStatements(si serverInfo) adminSQL {
 	if si.flavor == FlavorMariaDB {
 		return adminSQL{
 			readOnly: "SET GLOBAL read_only = 1", writable: "SET GLOBAL read_only = 0",
-			executed: "SELECT @@GLOBAL.gtid_binlog_pos",
-			wait:     "SELECT MASTER_GTID_WAIT(?, ?)",
-			stop:     "STOP SLAVE", reset: "RESET SLAVE ALL", start: "START SLAVE",
+			executed: "SELECT @@GLOBAL.gtid_binlog_pos", applied: "SELECT @@GLOBAL.gtid_current_pos",
+			wait: "SELECT MASTER_GTID_WAIT(?, ?)",
+			stop: "STOP SLAVE", reset: "RESET SLAVE ALL", start: "START SLAVE",
 			// current_pos: a demoted primary resumes after its own binlog, a
 			// replica after what it applied.
 			changeSource:            "CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USE_GTID = current_pos",
@@ -157,9 +158,9 @@ func adminStatements(si serverInfo) adminSQL {
 	}
 	a := adminSQL{
 		readOnly: "SET GLOBAL super_read_only = 1", writable: "SET GLOBAL super_read_only = 0, read_only = 0",
-		executed: "SELECT @@GLOBAL.gtid_executed",
-		wait:     "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)",
-		stop:     "STOP REPLICA", reset: "RESET REPLICA ALL", start: "START REPLICA",
+		executed: "SELECT @@GLOBAL.gtid_executed", applied: "SELECT @@GLOBAL.gtid_executed",
+		wait: "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)",
+		stop: "STOP REPLICA", reset: "RESET REPLICA ALL", start: "START REPLICA",
 		changeSource:            "CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1",
 		changeSourceCredentials: ", SOURCE_USER = ?, SOURCE_PASSWORD = ?",
 	}

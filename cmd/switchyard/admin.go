@@ -37,6 +37,9 @@ type backendHealth struct {
 	LagSource  string    `json:"lag_source,omitempty"`  // how the lag was measured
 	Since      time.Time `json:"since,omitzero"`        // when State last changed
 	Error      string    `json:"error,omitempty"`       // why the backend is not usable
+	// Diverged says why automatic failover keeps the backend out: it holds
+	// transactions the primary never got.
+	Diverged string `json:"diverged,omitempty"`
 }
 
 // healthFunc returns the monitor's view of every backend it watches, by
@@ -46,10 +49,11 @@ type healthFunc func() map[string]backendHealth
 // monitorHealth adapts the replication monitor to healthFunc.
 func monitorHealth(mon *replication.Monitor) healthFunc {
 	return func() map[string]backendHealth {
-		snap := mon.Snapshot()
+		snap, diverged := mon.Snapshot(), mon.Diverged()
 		out := make(map[string]backendHealth, len(snap.Backends))
 		for _, b := range snap.Backends {
-			h := backendHealth{State: b.State.String(), LagSource: b.LagSource, Since: b.Since, Error: b.LastError}
+			h := backendHealth{State: b.State.String(), LagSource: b.LagSource, Since: b.Since, Error: b.LastError,
+				Diverged: diverged[b.Name]}
 			if b.LagSource != "" {
 				lag := b.Lag.Seconds()
 				h.LagSeconds = &lag

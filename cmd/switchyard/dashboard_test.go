@@ -78,6 +78,9 @@ func exportedNames(t *testing.T) map[string]bool {
 	rec.MustRegister(newBackendCollector(srv, nil))
 	// The monitor's collector describes itself without a monitor.
 	rec.MustRegister(newMonitorCollector(nil))
+	if _, err := newSwitchoverMetrics(rec); err != nil {
+		t.Fatal(err)
+	}
 	return rec.names
 }
 

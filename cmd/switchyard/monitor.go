@@ -46,13 +46,18 @@ func newMonitor(cfg *config.Config, log *slog.Logger, onChange func(*replication
 	})
 }
 
-// watcher runs the replication monitor and replaces it when a reload
-// changes the backends or the monitor settings. Its methods are safe for
+// watcher runs the replication monitor, and automatic failover beside it
+// under failover.mode auto, and replaces them when a reload changes the
+// backends, the monitor or the failover settings. Its methods are safe for
 // concurrent use; the proxy's hooks call them per statement.
 type watcher struct {
 	log      *slog.Logger
 	onChange func(*replication.Snapshot)
 	cur      atomic.Pointer[replication.Monitor]
+	// srv is the proxy, once it exists (failover cuts its connections to
+	// a former primary); onFailover counts failover events.
+	srv        func() *proxy.Server
+	onFailover func(replication.FailoverEvent)
 
 	mu     sync.Mutex
 	cfg    *config.Config
@@ -62,8 +67,9 @@ type watcher struct {
 }
 
 // startWatcher starts a monitor for cfg.
-func startWatcher(cfg *config.Config, log *slog.Logger, onChange func(*replication.Snapshot)) (*watcher, error) {
-	w := &watcher{log: log, onChange: onChange}
+func startWatcher(cfg *config.Config, log *slog.Logger, onChange func(*replication.Snapshot),
+	srv func() *proxy.Server, onFailover func(replication.FailoverEvent)) (*watcher, error) {
+	w := &watcher{log: log, onChange: onChange, srv: srv, onFailover: onFailover}
 	if err := w.start(cfg); err != nil {
 		return nil, err
 	}
@@ -78,9 +84,14 @@ func (w *watcher) start(cfg *config.Config) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = mon.Run(ctx) })
+	if cfg.Failover.Mode == config.FailoverAuto {
+		wg.Go(func() { mon.RunFailover(ctx, w.failoverOptions(cfg)) })
+	}
 	go func() {
-		defer close(done)
-		_ = mon.Run(ctx)
+		wg.Wait()
+		close(done)
 	}()
 	if w.cur.Load() != nil {
 		// A restart: the old monitor keeps answering until the new one has
@@ -108,13 +119,31 @@ func (w *watcher) start(cfg *config.Config) error {
 func (w *watcher) reload(cfg *config.Config) {
 	w.mu.Lock()
 	same := reflect.DeepEqual(w.cfg.Backends, cfg.Backends) && reflect.DeepEqual(w.cfg.Monitor, cfg.Monitor) &&
-		w.tlsSum == backendTLSFiles(cfg)
+		reflect.DeepEqual(w.cfg.Failover, cfg.Failover) && w.tlsSum == backendTLSFiles(cfg)
 	w.mu.Unlock()
 	if same {
 		return
 	}
 	if err := w.start(cfg); err != nil {
 		w.log.Error("replication monitor not restarted; the old one keeps running", "err", err)
+	}
+}
+
+// failoverOptions are the automatic failover settings of cfg.
+func (w *watcher) failoverOptions(cfg *config.Config) replication.FailoverOptions {
+	f := cfg.Failover
+	return replication.FailoverOptions{
+		Account: failoverAccount(f),
+		After:   f.After.Duration(),
+		Timeout: f.Timeout.Duration(),
+		CutOff: func(name string) {
+			if w.srv != nil {
+				if p := w.srv(); p != nil {
+					p.CutOff(name)
+				}
+			}
+		},
+		OnEvent: w.onFailover,
 	}
 }
 
@@ -130,7 +159,10 @@ func (w *watcher) stop() {
 func (w *watcher) monitor() *replication.Monitor { return w.cur.Load() }
 
 // hook points the proxy's health, topology and GTID hooks at the monitor.
-func (w *watcher) hook(opts *proxy.Options) {
+// Under failover.mode auto, writes wait (a few seconds) while the primary is
+// down, for the replica about to be promoted, rather than fail at once.
+func (w *watcher) hook(opts *proxy.Options, cfg *config.Config) {
+	auto := cfg.Failover.Mode == config.FailoverAuto
 	opts.Health = func(name string) bool { return w.monitor().Usable(name) }
 	opts.Primary = func() string { return w.monitor().Primary() }
 	opts.Recheck = func(name string) { w.monitor().Recheck(name) }
@@ -138,7 +170,8 @@ func (w *watcher) hook(opts *proxy.Options) {
 		m := w.monitor()
 		select {
 		case <-m.Ready():
-			return m.Primary() == ""
+			p := m.Primary()
+			return p == "" || auto && !m.Usable(p)
 		default:
 			return false // not checked yet: the configured primary serves
 		}
@@ -186,6 +219,7 @@ type monitorCollector struct {
 	lag, conflict                *prometheus.Desc
 	primaryChanges, exclusions   *prometheus.Desc
 	readmissions, checks, failed *prometheus.Desc
+	diverged                     *prometheus.Desc
 }
 
 func newMonitorCollector(w *watcher) *monitorCollector {
@@ -206,11 +240,14 @@ func newMonitorCollector(w *watcher) *monitorCollector {
 			"Health probes completed, by backend.", []string{"backend"}, nil),
 		failed: prometheus.NewDesc("switchyard_monitor_check_failures_total",
 			"Health probes that could not reach the backend, by backend.", []string{"backend"}, nil),
+		diverged: prometheus.NewDesc("switchyard_backend_diverged",
+			"1 for a backend automatic failover keeps out: it holds transactions the primary never got (GET /api/backends says which).",
+			[]string{"backend"}, nil),
 	}
 }
 
 func (c *monitorCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.lag, c.conflict, c.primaryChanges, c.exclusions, c.readmissions, c.checks, c.failed} {
+	for _, d := range []*prometheus.Desc{c.lag, c.conflict, c.primaryChanges, c.exclusions, c.readmissions, c.checks, c.failed, c.diverged} {
 		ch <- d
 	}
 }
@@ -220,7 +257,13 @@ func (c *monitorCollector) Collect(ch chan<- prometheus.Metric) {
 	if s == nil {
 		return
 	}
+	diverged := c.w.monitor().Diverged()
 	for _, b := range s.Backends {
+		v := 0.0
+		if _, ok := diverged[b.Name]; ok {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.diverged, prometheus.GaugeValue, v, b.Name)
 		if b.LagSource != "" {
 			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, b.Lag.Seconds(), b.Name, b.LagSource)
 		}

@@ -31,7 +31,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 func serveFile(ctx context.Context, path string, cfg *config.Config, log *slog.Logger, ready chan<- net.Addr) error {
 	reg := newRegistry()
 	var srvRef atomic.Pointer[proxy.Server]
-	w, err := startWatcher(cfg, log, abandonDown(srvRef.Load))
+	swm, err := newSwitchoverMetrics(reg)
+	if err != nil {
+		return err
+	}
+	w, err := startWatcher(cfg, log, abandonDown(srvRef.Load), srvRef.Load, swm.failoverEvent)
 	if err != nil {
 		return err
 	}
@@ -40,7 +44,7 @@ func serveFile(ctx context.Context, path string, cfg *config.Config, log *slog.L
 	build := func(c *config.Config) (proxy.Options, error) {
 		opts, err := proxyOptions(c, log)
 		opts.Registerer = reg
-		w.hook(&opts)
+		w.hook(&opts, c)
 		return opts, err
 	}
 	opts, err := build(cfg)
@@ -58,10 +62,6 @@ func serveFile(ctx context.Context, path string, cfg *config.Config, log *slog.L
 	}
 	rl.OnReload = w.reload
 	if err := register(reg, newBackendCollector(srv, health), newMonitorCollector(w)); err != nil {
-		return err
-	}
-	swm, err := newSwitchoverMetrics(reg)
-	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -29,10 +29,13 @@ type switchoverFunc func(ctx context.Context, target string) (*replication.Switc
 // errSwitchoverOff refuses switchovers when failover.mode is off.
 var errSwitchoverOff = fmt.Errorf("%w: failover.mode is off", replication.ErrSwitchoverRefused)
 
-// switchoverMetrics count switchovers and how long the last one held writes.
+// switchoverMetrics count switchovers and how long the last one held
+// writes, and the events of automatic failover.
 type switchoverMetrics struct {
-	total *prometheus.CounterVec
-	held  prometheus.Gauge
+	total    *prometheus.CounterVec
+	held     prometheus.Gauge
+	events   *prometheus.CounterVec
+	downtime prometheus.Gauge
 }
 
 func newSwitchoverMetrics(reg prometheus.Registerer) (*switchoverMetrics, error) {
@@ -46,10 +49,35 @@ func newSwitchoverMetrics(reg prometheus.Registerer) (*switchoverMetrics, error)
 			Help: "How long the last switchover held writes.",
 		}),
 	}
+	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_failover_events_total",
+		Help: "Automatic failover events by kind (failover, fenced, rejoined, diverged: a server kept out) and result (error: a failover not made yet, a server that could not be fenced or rejoined).",
+	}, []string{"kind", "result"})
+	m.downtime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "switchyard_failover_primary_down_seconds",
+		Help: "How long the primary was down before the last automatic failover made a new one.",
+	})
 	for _, r := range []string{"done", "refused", "called_off", "failed"} {
 		m.total.WithLabelValues(r)
 	}
-	return m, register(reg, m.total, m.held)
+	for _, k := range []string{"failover", "fenced", "rejoined", "diverged"} {
+		for _, r := range []string{"done", "error"} {
+			m.events.WithLabelValues(k, r)
+		}
+	}
+	return m, register(reg, m.total, m.held, m.events, m.downtime)
+}
+
+// failoverEvent counts one automatic failover event.
+func (m *switchoverMetrics) failoverEvent(ev replication.FailoverEvent) {
+	result := "done"
+	if ev.Err != nil && ev.Kind != "diverged" { // a divergence found is the event
+		result = "error"
+	}
+	m.events.WithLabelValues(ev.Kind, result).Inc()
+	if ev.Kind == "failover" && ev.Err == nil {
+		m.downtime.Set(ev.Downtime.Seconds())
+	}
 }
 
 // newSwitchover returns the switchoverFunc of a running proxy: the current

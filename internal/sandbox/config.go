@@ -38,6 +38,9 @@ func serverConfig(f *flavor, o Options, srv *Server) string {
 	}
 	lines = append(lines, userLine()...)
 	lines = append(lines, f.serverConfig(srv.Role)...)
+	if !o.Async {
+		lines = append(lines, f.semiSyncConfig()...)
+	}
 	lines = append(lines, o.ExtraConfig...)
 	return strings.Join(lines, "\n") + "\n"
 }

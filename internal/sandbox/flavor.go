@@ -230,17 +230,49 @@ func (f *flavor) serverConfig(role string) []string {
 			// users cannot create triggers and stored functions with the
 			// binlog on (error 1419), as they can on MariaDB.
 			"log_bin_trust_function_creators=ON",
+			// Replicas notice a primary that hangs within two seconds
+			// (heartbeats every second), as automatic failover needs.
+			"replica_net_timeout=2",
 		}
 		if role == RoleReplica {
 			lines = append(lines, "super_read_only=1")
 		}
 		return lines
 	}
-	lines := []string{"gtid_strict_mode=1", "log_slave_updates=1", "innodb_log_file_size=" + innodbLogFileSize}
+	lines := []string{"gtid_strict_mode=1", "log_slave_updates=1", "innodb_log_file_size=" + innodbLogFileSize,
+		"slave_net_timeout=2"}
 	if role == RoleReplica {
 		lines = append(lines, "read_only=1")
 	}
 	return lines
+}
+
+// SemiSyncTimeout is how long a sandbox primary waits for a replica's
+// acknowledgement of a commit before it goes on without one: short, so that a
+// test that stops every replica does not stall its writes for MySQL's and
+// MariaDB's default ten seconds.
+const SemiSyncTimeout = time.Second
+
+// semiSyncConfig returns the my.cnf lines of semi-synchronous replication, for
+// every server.
+func (f *flavor) semiSyncConfig() []string {
+	ms := SemiSyncTimeout.Milliseconds()
+	if f.name == FlavorMySQL {
+		return []string{
+			"plugin-load-add=semisync_source.so",
+			"plugin-load-add=semisync_replica.so",
+			"loose-rpl_semi_sync_source_enabled=ON",
+			"loose-rpl_semi_sync_replica_enabled=ON",
+			"loose-rpl_semi_sync_source_wait_point=AFTER_SYNC",
+			fmt.Sprintf("loose-rpl_semi_sync_source_timeout=%d", ms),
+		}
+	}
+	return []string{
+		"rpl_semi_sync_master_enabled=ON",
+		"rpl_semi_sync_slave_enabled=ON",
+		"rpl_semi_sync_master_wait_point=AFTER_SYNC",
+		fmt.Sprintf("rpl_semi_sync_master_timeout=%d", ms),
+	}
 }
 
 // installConfig returns the flavour's my.cnf lines for creating the template datadir.

@@ -62,6 +62,11 @@ type Options struct {
 	// BufferPool is innodb_buffer_pool_size for every server. Empty means "64M";
 	// benchmarks use "512M" to stay CPU-bound.
 	BufferPool string
+	// Async turns semi-synchronous replication off. It is on by default, on every
+	// server (any of them may be promoted): the primary acknowledges a commit once a
+	// replica has it in its relay log (wait point AFTER_SYNC), waiting up to
+	// SemiSyncTimeout for one, then goes on asynchronously until a replica catches up.
+	Async bool
 	// ExtraConfig holds my.cnf lines ("key=value") appended to every server's [mysqld]
 	// section, after the sandbox's own lines so they override them. They do not apply
 	// to mariadb-install-db.

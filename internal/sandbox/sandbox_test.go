@@ -120,14 +120,25 @@ func TestServerSettings(t *testing.T) {
 		for _, name := range sb.Dialect().ReadOnly {
 			want[name] = readOnly
 		}
+		ms := fmt.Sprint(sandbox.SemiSyncTimeout.Milliseconds())
 		switch sb.Flavor {
 		case sandbox.FlavorMySQL:
 			want["gtid_mode"] = "ON"
 			want["enforce_gtid_consistency"] = "ON"
 			want["log_replica_updates"] = "1"
+			want["replica_net_timeout"] = "2"
+			want["rpl_semi_sync_source_enabled"] = "1"
+			want["rpl_semi_sync_replica_enabled"] = "1"
+			want["rpl_semi_sync_source_wait_point"] = "AFTER_SYNC"
+			want["rpl_semi_sync_source_timeout"] = ms
 		default:
 			want["gtid_strict_mode"] = "1"
 			want["log_slave_updates"] = "1"
+			want["slave_net_timeout"] = "2"
+			want["rpl_semi_sync_master_enabled"] = "1"
+			want["rpl_semi_sync_slave_enabled"] = "1"
+			want["rpl_semi_sync_master_wait_point"] = "AFTER_SYNC"
+			want["rpl_semi_sync_master_timeout"] = ms
 		}
 		for name, wantVal := range want {
 			var got string
@@ -138,6 +149,48 @@ func TestServerSettings(t *testing.T) {
 				t.Errorf("%s: @@%s = %q, want %q", srv.Name, name, got, wantVal)
 			}
 		}
+	}
+}
+
+// TestSemiSync checks that the primary runs semi-synchronously: every
+// replica acknowledges, and a commit has waited for one.
+func TestSemiSync(t *testing.T) {
+	sb := sandboxtest.Require(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	db, err := sb.RootDB(sb.Primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "Rpl_semi_sync_master_"
+	if sb.Flavor == sandbox.FlavorMySQL {
+		prefix = "Rpl_semi_sync_source_"
+	}
+	status := func(name string) string {
+		var k, v string
+		if err := db.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE '"+prefix+name+"'").Scan(&k, &v); err != nil {
+			t.Fatalf("%s%s: %v", prefix, name, err)
+		}
+		return v
+	}
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS semisync"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for status("status") != "ON" || status("clients") != fmt.Sprint(len(sb.Replicas)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%sstatus %s with %s clients, want ON with %d", prefix, status("status"), status("clients"), len(sb.Replicas))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	before := status("yes_tx")
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS semisync.t (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "REPLACE INTO semisync.t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if after := status("yes_tx"); after == before {
+		t.Errorf("%syes_tx stayed %s across a commit: no replica acknowledged it", prefix, after)
 	}
 }
 
