@@ -114,9 +114,14 @@ func (f *fakeServer) accept() {
 }
 
 // close stops the server: connections close, hanging scripts give up, and
-// close waits for every goroutine of the server.
+// close waits for every goroutine of the server. Later calls do nothing.
 func (f *fakeServer) close() {
 	f.ln.Close()
+	select {
+	case <-f.done:
+		return
+	default:
+	}
 	close(f.done)
 	f.mu.Lock()
 	for _, c := range f.conns {

@@ -310,11 +310,10 @@ func (s *session) handshake() error {
 		return err
 	}
 	s.policy = s.srv.policyFor(s.user)
-	if err := s.attachPrimary(); err != nil {
+	if err := s.attachAtLogin(); err != nil {
 		s.sendError(asSQLError(err))
 		return err
 	}
-	s.defaultSQLMode = s.primary.backend.sqlMode()
 	s.info.Store(&SessionInfo{ID: s.id, User: cred.user, Client: nc.RemoteAddr().String(), TLS: overTLS,
 		Since: time.Now(), Attributes: r.attrs})
 	return s.sendOK()

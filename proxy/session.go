@@ -205,6 +205,35 @@ func (s *session) attachPrimary() error {
 	return nil
 }
 
+// attachAtLogin gives a new session its first backend connection, which
+// shows that the backend takes the user: the primary's, or, when the
+// primary cannot be reached (down, or a failover under way), a replica's.
+// Reads then go on; the first write attaches the primary.
+func (s *session) attachAtLogin() error {
+	var err error
+	if f := s.srv.opts().NoPrimary; f == nil || !f() {
+		err = s.attachPrimary()
+		if err == nil {
+			s.defaultSQLMode = s.primary.backend.sqlMode()
+			return nil
+		}
+		var se *sqlError
+		if !errors.As(err, &se) || se.code != codeConnRefused {
+			return err
+		}
+	}
+	bc, rerr := s.replicaConn()
+	if rerr != nil {
+		if err == nil {
+			err = newSQLError(codeConnRefused, "switchyard: no primary to connect to now (%v), and no replica: %v", s.srv.primary().Name, rerr)
+		}
+		return err
+	}
+	s.log.Debug("logged in on a replica: the primary cannot be reached", "backend", bc.backend.Name, "err", err)
+	s.defaultSQLMode = bc.backend.sqlMode()
+	return nil
+}
+
 // acquire takes a connection to b from the pool, in the session's state.
 // A connection for reads (replica) is made read-only first: whatever a
 // statement sent there tries to change, the server refuses.

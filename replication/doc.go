@@ -81,5 +81,8 @@
 // can be once it has applied everything it received: heartbeat lag is then measured
 // against the last heartbeat written, and without a heartbeat a replica whose SQL thread
 // has applied its whole relay log counts as caught up (LagCaughtUp). Replicas thus keep
-// serving reads while the primary is down.
+// serving reads while the primary is down. Before the monitor has found the primary
+// down, a replica whose I/O thread lost it but which has applied everything it received
+// lags at most what was last measured plus the time since (LagBound): it stays in
+// rotation for up to MaxLag rather than leave it for the moment between the two probes.
 package replication

@@ -253,6 +253,7 @@ func (m *Monitor) failover(ctx context.Context, s *Snapshot, p BackendStatus, o 
 	if o.CutOff != nil {
 		o.CutOff(p.Name)
 	}
+
 	m.Recheck(best)
 	var others []string
 	for _, c := range s.Backends {
@@ -267,6 +268,10 @@ func (m *Monitor) failover(ctx context.Context, s *Snapshot, p BackendStatus, o 
 	err = op.step(ctx, "see the new primary", best, func(ctx context.Context) error {
 		return op.waitSnapshot(ctx, func(s *Snapshot) bool { return s.Primary == best && s.Usable(best) })
 	})
+	// Should the old primary be back already, it must not stay writable.
+	fctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	_ = op.exec(fctx, p.Name, op.sql.readOnly)
+	cancel()
 	return best, op.steps, err
 }
 
@@ -319,18 +324,16 @@ func (op *operator) waitRelayApplied(ctx context.Context, name string) error {
 
 // guard keeps one writable server: beside a reachable, writable primary,
 // any other writable server is made read-only, and a read-only server that
-// does not replicate is pointed at the primary if its history allows.
+// does not replicate is pointed at the primary if its history allows. The
+// snapshot only says where to look: what is done is decided on the
+// servers' current state, read under the topology lock (another
+// Switchyard's switchover, half-way, must not look like a second primary).
 func (m *Monitor) guard(ctx context.Context, s *Snapshot, o FailoverOptions) {
 	p, ok := s.Backend(s.Primary)
 	if !ok || !p.Reachable || p.ReadOnly || p.State != Usable {
 		return
 	}
-	var op *operator
-	defer func() {
-		if op != nil {
-			op.close()
-		}
-	}()
+	var suspects []BackendStatus
 	for _, b := range s.Backends {
 		if b.Name == p.Name || !b.Reachable || b.Hint == RolePrimary {
 			continue
@@ -342,19 +345,30 @@ func (m *Monitor) guard(ctx context.Context, s *Snapshot, o FailoverOptions) {
 			diverged = false
 		}
 		m.fo.mu.Unlock()
-		fence := !b.ReadOnly
-		rejoin := b.ReadOnly && !b.Replicating && !diverged
-		if !fence && !rejoin {
-			continue
+		if !b.ReadOnly || !b.Replicating && !diverged {
+			suspects = append(suspects, b)
 		}
-		if op == nil {
-			si, err := serverInfoOf(p)
-			if err != nil {
-				return
-			}
-			op = newOperator(m, o.Account, o.Timeout, si)
-		}
-		if fence {
+	}
+	if len(suspects) == 0 {
+		return
+	}
+	si, err := serverInfoOf(p)
+	if err != nil {
+		return
+	}
+	op := newOperator(m, o.Account, o.Timeout, si)
+	defer op.close()
+	if op.lockMajority(ctx) != nil {
+		return // another Switchyard is changing the topology: look again later
+	}
+	if _, ro, err := op.replicaState(ctx, p.Name); err != nil || ro {
+		return // the snapshot is behind
+	}
+	for _, b := range suspects {
+		st, ro, err := op.replicaState(ctx, b.Name)
+		switch {
+		case err != nil:
+		case !ro:
 			err := op.exec(ctx, b.Name, op.sql.readOnly)
 			if err == nil {
 				m.log.Error("a second writable server was made read-only", "backend", b.Name, "primary", p.Name)
@@ -363,9 +377,9 @@ func (m *Monitor) guard(ctx context.Context, s *Snapshot, o FailoverOptions) {
 			}
 			m.Recheck(b.Name)
 			m.event(o, FailoverEvent{Kind: "fenced", Backend: b.Name, Err: err})
-			continue // rejoined once the monitor sees it read-only
+		case st == nil:
+			m.rejoin(ctx, op, p, b, o)
 		}
-		m.rejoin(ctx, op, p, b, o)
 	}
 }
 

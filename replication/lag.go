@@ -25,6 +25,10 @@ type lagInput struct {
 	writer      writerState
 	primaryDown bool // no primary, or the primary is unreachable: nobody can write
 	repl        replicaStatus
+	// known is the last lag measured, at knownAt (zero when none); at is
+	// when this observation began.
+	known       lagResult
+	knownAt, at time.Time
 }
 
 // lagResult is a measured lag; source is empty when the lag is unknown.
@@ -71,8 +75,17 @@ func measureLag(in lagInput) lagResult {
 	if sbm.source != "" {
 		return sbm
 	}
-	if in.primaryDown && in.repl.sqlRunning == "Yes" && in.repl.caughtUp() {
-		return lagResult{0, LagCaughtUp}
+	if in.repl.sqlRunning == "Yes" && in.repl.caughtUp() {
+		if in.primaryDown {
+			return lagResult{0, LagCaughtUp}
+		}
+		// The I/O thread lost its source (a primary that just died, before
+		// the monitor has found it down) but everything received is
+		// applied: the replica is at most as far behind as when its lag
+		// was last measured, plus the time since.
+		if in.known.source != "" && !in.knownAt.IsZero() && !in.at.Before(in.knownAt) {
+			return lagResult{in.known.lag + in.at.Sub(in.knownAt), LagBound}
+		}
 	}
 	return lagResult{}
 }

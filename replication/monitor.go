@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrRunning is returned by Run when the monitor has already been run.
@@ -46,10 +47,14 @@ type Monitor struct {
 
 // backendState is the Run goroutine's record of one backend.
 type backendState struct {
-	obs      *observation // latest observation; nil before the first
-	good     *observation // latest successful observation
-	health   health
-	lag      lagResult
+	obs    *observation // latest observation; nil before the first
+	good   *observation // latest successful observation
+	health health
+	lag    lagResult
+	// known is the last lag measured (not bounded), at knownAt: the base of
+	// LagBound.
+	known    lagResult
+	knownAt  time.Time
 	checks   uint64
 	failures uint64
 }
@@ -223,7 +228,13 @@ func (m *Monitor) judge(i int) {
 			writer:      m.writer,
 			primaryDown: m.primaryDown(),
 			repl:        *obs.repl,
+			known:       bs.known,
+			knownAt:     bs.knownAt,
+			at:          obs.start,
 		})
+		if bs.lag.source != "" && bs.lag.source != LagBound {
+			bs.known, bs.knownAt = bs.lag, obs.start
+		}
 	}
 	prev := bs.health
 	bs.health = prev.next(judge(obs, role, bs.lag, m.opts.MaxLag), role, m.opts.ReadmitAfter, obs.start)

@@ -181,12 +181,17 @@ const lockName = "switchyard.topology"
 var errNoMajority = errors.New("the topology lock is not held on a majority of the backends")
 
 // lockMajority takes the topology lock (GET_LOCK) on every backend it can
-// reach and keeps it only if it holds it on more than half of them all:
+// reach (those the monitor found unreachable are skipped) and keeps it
+// only if it holds it on more than half of them all:
 // then no other Switchyard can hold it on a majority until unlock. It never
 // waits for a lock another holds.
 func (op *operator) lockMajority(ctx context.Context) error {
 	held := 0
+	snap := op.m.Snapshot()
 	for _, b := range op.m.backends {
+		if st, ok := snap.Backend(b.Name); ok && st.Checks > 0 && !st.Reachable {
+			continue // the monitor cannot reach it: no need to wait for it to time out
+		}
 		lctx, cancel := context.WithTimeout(ctx, op.m.opts.Timeout)
 		c, ok := op.tryLock(lctx, b.Name)
 		cancel()

@@ -85,6 +85,7 @@ type replicaStatus struct {
 	readPos               uint64
 	relaySourceLogFile    string // binlog file of the last event the SQL thread applied
 	execPos               uint64
+	sqlState              string // Slave_SQL_Running_State: what the applier is doing
 }
 
 // Column names: MySQL 8.0.22 renamed Master to Source and Slave to Replica in SHOW
@@ -99,6 +100,7 @@ var (
 	colReadPos       = []string{"Read_Source_Log_Pos", "Read_Master_Log_Pos"}
 	colRelaySource   = []string{"Relay_Source_Log_File", "Relay_Master_Log_File"}
 	colExecPos       = []string{"Exec_Source_Log_Pos", "Exec_Master_Log_Pos"}
+	colSQLState      = []string{"Replica_SQL_Running_State", "Slave_SQL_Running_State"}
 )
 
 // parseReplicaStatus reads one row of SHOW REPLICA/SLAVE STATUS, given as column name to
@@ -124,6 +126,7 @@ func parseReplicaStatus(row map[string]string) replicaStatus {
 		readPos:            num(colReadPos...),
 		relaySourceLogFile: str(colRelaySource...),
 		execPos:            num(colExecPos...),
+		sqlState:           str(colSQLState...),
 	}
 	rs.ioErrno, _ = strconv.Atoi(str("Last_IO_Errno"))
 	rs.sqlErrno, _ = strconv.Atoi(str("Last_SQL_Errno"))
@@ -139,9 +142,15 @@ func parseReplicaStatus(row map[string]string) replicaStatus {
 }
 
 // caughtUp reports whether the SQL thread has applied everything the I/O thread wrote
-// to the relay log.
+// to the relay log: the positions match, or the applier says it has read all the relay
+// log and waits for more. A source that died in the middle of sending a transaction
+// leaves its first events in the relay log, never to be applied: the positions then
+// never match, though every complete transaction is applied.
 func (rs replicaStatus) caughtUp() bool {
-	return rs.sourceLogFile != "" && rs.relaySourceLogFile == rs.sourceLogFile && rs.execPos == rs.readPos
+	if rs.sourceLogFile != "" && rs.relaySourceLogFile == rs.sourceLogFile && rs.execPos == rs.readPos {
+		return true
+	}
+	return strings.Contains(rs.sqlState, "has read all relay log")
 }
 
 // threadError formats a thread's last error, or "" when it has none.

@@ -73,6 +73,18 @@ func TestParseReplicaStatus(t *testing.T) {
 			sqlErrno: 1062, sqlError: "Duplicate entry", source: "db1:3306",
 			sourceLogFile: "binlog.000007", readPos: 157, relaySourceLogFile: "binlog.000006", execPos: 4411,
 		}, false},
+		// The source died half-way through sending a transaction: its first
+		// events stay in the relay log, and the applier waits for the rest.
+		{"half a transaction received", map[string]string{
+			"Source_Host": "db1", "Source_Port": "3306", "Source_Log_File": "binlog.000001",
+			"Read_Source_Log_Pos": "9120", "Relay_Source_Log_File": "binlog.000001", "Exec_Source_Log_Pos": "8873",
+			"Replica_IO_Running": "Connecting", "Replica_SQL_Running": "Yes",
+			"Replica_SQL_Running_State": "Replica has read all relay log; waiting for more updates",
+		}, replicaStatus{
+			ioRunning: "Connecting", sqlRunning: "Yes", source: "db1:3306",
+			sourceLogFile: "binlog.000001", readPos: 9120, relaySourceLogFile: "binlog.000001", execPos: 8873,
+			sqlState: "Replica has read all relay log; waiting for more updates",
+		}, true},
 	}
 	for _, tt := range tests {
 		got := parseReplicaStatus(tt.row)

@@ -35,6 +35,7 @@ const (
 	LagHeartbeat = "heartbeat"             // the heartbeat row's age
 	LagSeconds   = "seconds_behind_master" // Seconds_Behind_Master / Seconds_Behind_Source
 	LagCaughtUp  = "caught_up"             // primary unreachable; replica applied all it received
+	LagBound     = "bound"                 // source lost, all received applied: last measured lag plus the time since
 )
 
 // BackendStatus is what the monitor knows about one backend.

@@ -112,3 +112,49 @@ func TestPlanSwitchover(t *testing.T) {
 		}
 	}
 }
+
+func TestDivergence(t *testing.T) {
+	maria := []struct {
+		pos, state string
+		diverged   bool
+	}{
+		// The old primary's last GTID is in the new primary's binlog.
+		{"0-1-500", "0-1-500,0-2-520", false},
+		{"0-1-498", "0-1-500,0-2-520", false},
+		// It wrote 0-1-499 and 0-1-500, which never reached the new primary:
+		// sequence numbers alone (520 > 500) would hide it.
+		{"0-1-500", "0-1-498,0-2-520", true},
+		{"0-1-10,1-1-3", "0-1-10", true},
+		{"", "0-1-10", false},
+	}
+	for _, c := range maria {
+		why, err := mariaDBDivergence(c.pos, c.state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (why != "") != c.diverged {
+			t.Errorf("MariaDB pos %q against state %q: %q, want diverged %v", c.pos, c.state, why, c.diverged)
+		}
+	}
+	const a, b = "3e11fa47-71ca-11e1-9e33-c80aa9429562", "4e11fa47-71ca-11e1-9e33-c80aa9429562"
+	mysqlCases := []struct {
+		own, all string
+		diverged bool
+	}{
+		{a + ":1-10", a + ":1-12," + b + ":1-3", false},
+		{a + ":1-13", a + ":1-12," + b + ":1-3", true},
+		{a + ":1-10," + b + ":1", a + ":1-12", true},
+	}
+	for _, c := range mysqlCases {
+		why, err := mySQLDivergence(c.own, c.all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (why != "") != c.diverged {
+			t.Errorf("MySQL %q against %q: %q, want diverged %v", c.own, c.all, why, c.diverged)
+		}
+	}
+	if _, err := mariaDBDivergence("0-1", "0-1-1"); err == nil {
+		t.Error("a malformed position gave no error")
+	}
+}

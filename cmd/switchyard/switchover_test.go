@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,95 +31,17 @@ func TestSwitchover(t *testing.T) {
 	cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "    role: primary\n", ""), "    role: replica\n", "")
 	p := startProc(t, sb, token, cfg)
 
-	setup := p.conn(appAccount)
-	execAll(t, setup, "CREATE DATABASE IF NOT EXISTS sw", "DROP TABLE IF EXISTS sw.ledger",
-		"CREATE TABLE sw.ledger (id BIGINT PRIMARY KEY, worker INT)")
-	if err := sb.WaitReplicated(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-
 	// Refused: nothing changes.
 	code, body := p.request("POST", "/api/switchover?target=nosuch")
 	if code != http.StatusConflict || !strings.Contains(string(body), `"refused"`) || !strings.Contains(string(body), `unknown backend \"nosuch\"`) {
 		t.Errorf("switchover to an unknown backend: %d %s, want 409 refused", code, body)
 	}
 
-	var (
-		stop   atomic.Bool
-		wg     sync.WaitGroup
-		ops    atomic.Int64
-		mu     sync.Mutex
-		acked  []int64
-		errs   []string
-		writer = p.db(appAccount)
-		reader = p.db(appAccount)
-	)
-	fail := func(what string, err error) {
-		mu.Lock()
-		errs = append(errs, fmt.Sprintf("%s: %v", what, err))
-		mu.Unlock()
+	w := startWorkload(t, p, sb, 3)
+	for _, r := range sb.Replicas {
+		p.waitUsable(r.Name) // a busy machine may find them lagging at first
 	}
-	ack := func(ids ...int64) {
-		mu.Lock()
-		acked = append(acked, ids...)
-		mu.Unlock()
-		ops.Add(1)
-	}
-	for w := range 3 {
-		wg.Go(func() {
-			ctx := context.Background()
-			for i := int64(0); !stop.Load(); i += 2 {
-				id := int64(w)*1_000_000 + i
-				if i%4 == 0 {
-					if _, err := writer.ExecContext(ctx, "INSERT INTO sw.ledger VALUES (?, ?)", id, w); err != nil {
-						fail(fmt.Sprintf("insert %d", id), err)
-						continue
-					}
-					ack(id)
-					continue
-				}
-				tx, err := writer.BeginTx(ctx, nil)
-				if err == nil {
-					_, err = tx.ExecContext(ctx, "INSERT INTO sw.ledger VALUES (?, ?), (?, ?)", id, w, id+1, w)
-					if err == nil {
-						err = tx.Commit()
-					} else {
-						tx.Rollback()
-					}
-				}
-				if err != nil {
-					fail(fmt.Sprintf("transaction %d", id), err)
-					continue
-				}
-				ack(id, id+1)
-			}
-		})
-	}
-	wg.Go(func() {
-		for !stop.Load() {
-			var n int
-			if err := reader.QueryRow("SELECT COUNT(*) FROM sw.ledger").Scan(&n); err != nil {
-				fail("read", err)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	})
-	waitOps := func(n int64) {
-		t.Helper()
-		target := ops.Load() + n
-		deadline := time.Now().Add(30 * time.Second)
-		for ops.Load() < target {
-			if time.Now().After(deadline) {
-				t.Fatalf("writers made no progress: %d acknowledged", ops.Load())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	defer func() {
-		stop.Store(true)
-		wg.Wait()
-	}()
-	waitOps(100)
+	w.wait(100)
 
 	// 1. From the command line, to the replica that has applied the most.
 	out, err := exec.Command(binary, "switchover", "-config", p.cfgPath, "-admin", strings.TrimPrefix(p.admin, "http://")).CombinedOutput()
@@ -139,27 +58,10 @@ func TestSwitchover(t *testing.T) {
 	if to == nil {
 		t.Fatalf("switchyard switchover printed no move from %s to a replica:\n%s", sb.Primary.Name, out)
 	}
-	waitOps(100)
-	// A write now runs on the new primary.
-	c := p.conn(appAccount)
-	tx, err := c.BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec("INSERT INTO sw.ledger VALUES (-1, -1)"); err != nil {
-		t.Fatal(err)
-	}
-	var id int
-	if err := tx.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if id != to.ServerID {
+	w.wait(100)
+	if id := writeServerID(t, p); id != to.ServerID {
 		t.Errorf("a write after the switchover ran on server %d, want the new primary %s (%d)", id, to.Name, to.ServerID)
 	}
-	ack(-1)
 	checkTopology(t, sb, to)
 
 	// 2. Back to the first primary, through the API, once it is a usable
@@ -174,52 +76,45 @@ func TestSwitchover(t *testing.T) {
 	if len(ans.Report.NotRepointed) != 0 || len(ans.Report.Repointed) != 2 {
 		t.Errorf("repointed %v, not repointed %v; want both others repointed", ans.Report.Repointed, ans.Report.NotRepointed)
 	}
-	waitOps(100)
-	stop.Store(true)
-	wg.Wait()
+	w.wait(100)
 
-	if len(errs) > 0 {
-		t.Errorf("clients saw %d errors across two switchovers:\n%s", len(errs), strings.Join(errs, "\n"))
-	}
 	checkTopology(t, sb, sb.Primary)
 	if err := sb.WaitReplicated(t.Context()); err != nil {
 		t.Errorf("replication after two switchovers: %v", err)
 	}
-	// The ledger: every acknowledged id on the primary, nothing else.
 	db, err := sb.RootDB(sb.Primary)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows int
-	if err := db.QueryRow("SELECT COUNT(*) FROM sw.ledger").Scan(&rows); err != nil {
-		t.Fatal(err)
+	acked, wErrs, rErrs := w.checkLedger(db, sb.Primary.Name)
+	if wErrs+rErrs > 0 {
+		t.Errorf("clients saw %d write and %d read errors across two switchovers: %s", wErrs, rErrs, w.lastErrors())
 	}
-	present := map[int64]bool{}
-	r, err := db.Query("SELECT id FROM sw.ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for r.Next() {
-		var id int64
-		if err := r.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		present[id] = true
-	}
-	r.Close()
-	missing := 0
-	for _, id := range acked {
-		if !present[id] {
-			missing++
-		}
-	}
-	if missing > 0 || rows != len(acked) {
-		t.Errorf("ledger: %d acknowledged ids, %d rows on the primary, %d acknowledged ids missing", len(acked), rows, missing)
-	}
-	t.Logf("%d acknowledged ids across two switchovers, all on the primary", len(acked))
+	t.Logf("%d acknowledged ids across two switchovers, all on the primary", acked)
 	m := p.metrics()
 	checkMetric(t, m, "switchyard_switchovers_total", []string{"result", "done"}, 2)
 	checkMetric(t, m, "switchyard_switchovers_total", []string{"result", "refused"}, 1)
+}
+
+// writeServerID runs a write and SELECT @@server_id in one transaction
+// through p: the server that takes writes.
+func writeServerID(t *testing.T, p *proc) int {
+	t.Helper()
+	c := p.conn(appAccount)
+	defer c.Close()
+	tx, err := c.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec("INSERT INTO sw.ledger VALUES (-1, -1)"); err != nil {
+		t.Fatal(err)
+	}
+	var id int
+	if err := tx.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id // rolled back
 }
 
 // waitUsable waits until GET /api/backends shows the backend named usable.

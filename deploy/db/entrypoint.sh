@@ -9,7 +9,7 @@ set -euo pipefail
 : "${ROLE:?ROLE (primary or replica) is required}"
 : "${SERVER_ID:?SERVER_ID is required}"
 : "${ADMIN_ADDR:?ADMIN_ADDR is required}"
-for v in APP_PASSWORD REPL_PASSWORD MONITOR_PASSWORD EXPORTER_PASSWORD; do
+for v in APP_PASSWORD REPL_PASSWORD MONITOR_PASSWORD EXPORTER_PASSWORD FAILOVER_PASSWORD; do
 	if [ -z "${!v:-}" ]; then echo "db-entrypoint: $v is required" >&2; exit 1; fi
 	case "${!v}" in *[\'\\]*) echo "db-entrypoint: $v must not contain quotes or backslashes" >&2; exit 1 ;; esac
 done
@@ -29,7 +29,7 @@ chown mysql:mysql /run/mysqld "$datadir"
 sql_file() {
 	sed -e "s|@APP_USER@|${APP_USER:-app}|g" -e "s|@APP_PASSWORD@|$APP_PASSWORD|g" \
 		-e "s|@REPL_PASSWORD@|$REPL_PASSWORD|g" -e "s|@MONITOR_PASSWORD@|$MONITOR_PASSWORD|g" \
-		-e "s|@EXPORTER_PASSWORD@|$EXPORTER_PASSWORD|g" -e "s|@PRIMARY_HOST@|${PRIMARY_HOST:-db-primary}|g" "$1"
+		-e "s|@EXPORTER_PASSWORD@|$EXPORTER_PASSWORD|g" -e "s|@FAILOVER_PASSWORD@|$FAILOVER_PASSWORD|g" -e "s|@PRIMARY_HOST@|${PRIMARY_HOST:-db-primary}|g" "$1"
 }
 
 if [ ! -f "$marker" ]; then

@@ -1,10 +1,12 @@
 #!/bin/bash
-# Healthy primary: initialised and answering. Healthy replica: also both
-# replication threads running and the replicated schema present.
+# Healthy: initialised and answering; and, for a read-only server (a
+# replica, whichever container it is since the last failover), both
+# replication threads running and the replicated schema present. The
+# writable server is the primary.
 set -eu
 [ -f /var/lib/mysql/.initialized ]
-if [ "$ROLE" = primary ]; then
-	mariadb -N -e 'SELECT 1' >/dev/null
+ro=$(mariadb -N -e 'SELECT @@GLOBAL.read_only')
+if [ "$ro" = 0 ]; then
 	exit 0
 fi
 status=$(mariadb -e 'SHOW REPLICA STATUS\G')

@@ -27,6 +27,7 @@ var mixedRequests = []request{
 
 // outcome is one request's result.
 type outcome struct {
+	req     request
 	at      time.Time
 	latency time.Duration
 	resp    *appResponse
@@ -61,7 +62,7 @@ func startLoad(workers int, pause, timeout time.Duration, reqs []request) *load 
 					return // stopped mid-request: not a result
 				}
 				l.mu.Lock()
-				l.outcomes = append(l.outcomes, outcome{at: start, latency: time.Since(start), resp: resp, err: err})
+				l.outcomes = append(l.outcomes, outcome{req: r, at: start, latency: time.Since(start), resp: resp, err: err})
 				l.mu.Unlock()
 				select {
 				case <-ctx.Done():

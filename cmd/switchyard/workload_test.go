@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchyard-db/switchyard/internal/sandbox"
+)
+
+// workload writes and reads through Switchyard while a test changes the
+// topology under it, and keeps a ledger: every id a client was told is
+// committed (autocommit inserts and two-row transactions), every error, and
+// the times of the acknowledgements, to measure how long writes stopped.
+type workload struct {
+	t     *testing.T
+	stop  atomic.Bool
+	wg    sync.WaitGroup
+	ops   atomic.Int64
+	mu    sync.Mutex
+	acked []int64
+	ackAt []time.Time // when each write was acknowledged, in order
+	wErrs []string    // write errors: not acknowledged, so allowed to be missing
+	rErrs []string    // read errors
+}
+
+// startWorkload creates sw.ledger through p and starts writers writers and
+// one reader, each on its own pool.
+func startWorkload(t *testing.T, p *proc, sb *sandbox.Sandbox, writers int) *workload {
+	t.Helper()
+	setup := p.conn(appAccount)
+	execAll(t, setup, "CREATE DATABASE IF NOT EXISTS sw", "DROP TABLE IF EXISTS sw.ledger",
+		"CREATE TABLE sw.ledger (id BIGINT PRIMARY KEY, worker INT)")
+	if err := sb.WaitReplicated(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w := &workload{t: t}
+	writer, reader := p.db(appAccount), p.db(appAccount)
+	for range writers {
+		w.wg.Go(func() { w.write(writer) })
+	}
+	// A statement that hangs on a frozen server fails after a while (the
+	// contexts' 20s) rather than hold the test.
+	w.wg.Go(func() {
+		for !w.stop.Load() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			var n int
+			err := reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM sw.ledger").Scan(&n)
+			cancel()
+			if err != nil {
+				w.mu.Lock()
+				w.rErrs = append(w.rErrs, err.Error())
+				w.mu.Unlock()
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	t.Cleanup(w.end)
+	return w
+}
+
+var workerSeq atomic.Int64
+
+func (w *workload) write(db *sql.DB) {
+	worker := workerSeq.Add(1)
+	for i := int64(0); !w.stop.Load(); i += 2 {
+		id := worker*1_000_000 + i
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var err error
+		ids := []int64{id}
+		if i%4 == 0 {
+			_, err = db.ExecContext(ctx, "INSERT INTO sw.ledger VALUES (?, ?)", id, worker)
+		} else {
+			ids = append(ids, id+1)
+			var tx *sql.Tx
+			if tx, err = db.BeginTx(ctx, nil); err == nil {
+				if _, err = tx.ExecContext(ctx, "INSERT INTO sw.ledger VALUES (?, ?), (?, ?)", id, worker, id+1, worker); err == nil {
+					err = tx.Commit()
+				} else {
+					tx.Rollback()
+				}
+			}
+		}
+		cancel()
+		w.mu.Lock()
+		if err != nil {
+			w.wErrs = append(w.wErrs, fmt.Sprintf("ids %v: %v", ids, err))
+		} else {
+			w.acked = append(w.acked, ids...)
+			w.ackAt = append(w.ackAt, time.Now())
+		}
+		w.mu.Unlock()
+		if err == nil {
+			w.ops.Add(1)
+		} else {
+			time.Sleep(10 * time.Millisecond) // a failing primary: do not spin
+		}
+	}
+}
+
+// wait waits for n more acknowledged writes.
+func (w *workload) wait(n int64) {
+	w.t.Helper()
+	target := w.ops.Load() + n
+	deadline := time.Now().Add(30 * time.Second)
+	for w.ops.Load() < target {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("writes made no progress for 30s: %d acknowledged; errors: %s", w.ops.Load(), w.lastErrors())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// readErrors returns the first read errors.
+func (w *workload) readErrors() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.rErrs[:min(3, len(w.rErrs))], "; ")
+}
+
+func (w *workload) lastErrors() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.wErrs
+	if len(e) > 3 {
+		e = e[len(e)-3:]
+	}
+	return strings.Join(e, "; ")
+}
+
+// end stops the clients.
+func (w *workload) end() {
+	w.stop.Store(true)
+	w.wg.Wait()
+}
+
+// longestGap returns the longest time between two acknowledged writes
+// after from: how long writes stopped.
+func (w *workload) longestGap(from time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var gap time.Duration
+	prev := from
+	for _, at := range w.ackAt {
+		if at.Before(from) {
+			continue
+		}
+		gap = max(gap, at.Sub(prev))
+		prev = at
+	}
+	return gap
+}
+
+// checkLedger ends the clients and checks that every acknowledged id is on
+// the server behind db, once. It returns the numbers for the note.
+func (w *workload) checkLedger(db *sql.DB, where string) (acked, writeErrors, readErrors int) {
+	w.t.Helper()
+	w.end()
+	present := map[int64]bool{}
+	rows, err := db.Query("SELECT id FROM sw.ledger")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			w.t.Fatal(err)
+		}
+		present[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		w.t.Fatal(err)
+	}
+	rows.Close()
+	var missing []int64
+	for _, id := range w.acked {
+		if !present[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		w.t.Errorf("%d of %d acknowledged ids missing on %s: %v", len(missing), len(w.acked), where, missing[:min(len(missing), 20)])
+	}
+	return len(w.acked), len(w.wErrs), len(w.rErrs)
+}
