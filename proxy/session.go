@@ -36,19 +36,19 @@ type session struct {
 	collation uint8
 	db        string
 
-	primary  *backendConn              // connection to the primary (attached at login)
+	primary *backendConn // connection to the primary (attached at login)
 	// replicas holds the connections to replicas, opened on first use,
 	// by backend state: a reload makes new Backends for the same servers.
 	replicas map[*backendState]*backendConn
-	last     *backendConn              // ran the previous statement
-	txConn   *backendConn              // replica running a read-only transaction
-	route    router.State              // routing memory (pins, recent writes...)
-	policy   router.Policy             // routing settings for this user
-	vars     map[string]string         // session variables changed by the client
-	varsGen  uint64                    // bumped when vars change
-	varsStr  string                    // prepareVars as text, for statement cache keys
-	varsAt   uint64                    // varsGen when varsStr was made
-	mode     router.Mode               // lexMode's answer, made when varsGen was modeAt
+	last     *backendConn      // ran the previous statement
+	txConn   *backendConn      // replica running a read-only transaction
+	route    router.State      // routing memory (pins, recent writes...)
+	policy   router.Policy     // routing settings for this user
+	vars     map[string]string // session variables changed by the client
+	varsGen  uint64            // bumped when vars change
+	varsStr  string            // prepareVars as text, for statement cache keys
+	varsAt   uint64            // varsGen when varsStr was made
+	mode     router.Mode       // lexMode's answer, made when varsGen was modeAt
 	modeAt   uint64
 	modeOK   bool
 	// defaultSQLMode is the primary's default sql_mode, the session's until
