@@ -36,7 +36,7 @@ type session struct {
 	collation uint8
 	db        string
 
-	primary *backendConn // connection to the primary (attached at login)
+	primary *backendConn // connection to the primary (attached at login, or at the first write when the primary was down then)
 	// replicas holds the connections to replicas, opened on first use,
 	// by backend state: a reload makes new Backends for the same servers.
 	replicas map[*backendState]*backendConn

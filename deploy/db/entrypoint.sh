@@ -32,6 +32,24 @@ sql_file() {
 		-e "s|@EXPORTER_PASSWORD@|$EXPORTER_PASSWORD|g" -e "s|@FAILOVER_PASSWORD@|$FAILOVER_PASSWORD|g" -e "s|@PRIMARY_HOST@|${PRIMARY_HOST:-db-primary}|g" "$1"
 }
 
+args="--user=mysql"
+if [ -f "$marker" ] && [ -n "${PEERS:-}" ]; then
+	# A restart. If another server is writable, Switchyard promoted it while
+	# this one was away: start read-only, and let crash recovery drop what
+	# this server logged but no replica received (never acknowledged to a
+	# client, with semi-sync), so that Switchyard can rejoin it as a replica
+	# of the new primary. Peers that do not answer (the whole stack starting)
+	# leave the role to $ROLE.
+	for peer in $PEERS; do
+		ro=$(MYSQL_PWD="$MONITOR_PASSWORD" mariadb -h "$peer" -u monitor --connect-timeout=2 -N -e 'SELECT @@GLOBAL.read_only' 2>/dev/null || true)
+		if [ "$ro" = 0 ]; then
+			echo "db-entrypoint: $peer is the primary now: starting read-only, as a replica to be" >&2
+			args="$args --read-only --init-rpl-role=SLAVE"
+			break
+		fi
+	done
+fi
+
 if [ ! -f "$marker" ]; then
 	echo "db-entrypoint: initialising $ROLE (server_id $SERVER_ID)" >&2
 	find "$datadir" -mindepth 1 -delete
@@ -52,6 +70,6 @@ fi
 
 export DATA_SOURCE_NAME="exporter:${EXPORTER_PASSWORD}@unix(/run/mysqld/mysqld.sock)/"
 exec supervise \
-	"mariadbd --user=mysql" \
+	"mariadbd $args" \
 	"prometheus-mysqld-exporter --web.listen-address=${ADMIN_ADDR}:9104" \
 	"prometheus-process-exporter -config.path /etc/process-exporter.yml -web.listen-address ${ADMIN_ADDR}:9256"
