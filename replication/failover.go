@@ -205,15 +205,19 @@ func (m *Monitor) failover(ctx context.Context, s *Snapshot, p BackendStatus, o 
 	}); err != nil {
 		return "", op.steps, err
 	}
-	// Each candidate applies its relay log; the most advanced wins.
+	// Each candidate applies its relay log; the most advanced wins. One
+	// that cannot may hold acknowledged transactions the others lack: then
+	// nobody is promoted, unless the winner has everything it received.
 	var (
 		best     string
 		bestGTID gtids
+		stuck    = map[string]string{} // candidate -> what it received, when it could not apply it
 	)
 	for _, c := range cands {
-		var applied string
+		var applied, received string
 		err := op.step(ctx, "apply the relay log", c.Name, func(ctx context.Context) error {
-			if err := op.waitRelayApplied(ctx, c.Name); err != nil {
+			var err error
+			if received, err = op.waitRelayApplied(ctx, c.Name); err != nil {
 				return err
 			}
 			db, err := op.db(ctx, c.Name)
@@ -223,7 +227,8 @@ func (m *Monitor) failover(ctx context.Context, s *Snapshot, p BackendStatus, o 
 			return db.QueryRowContext(ctx, op.sql.applied).Scan(&applied)
 		})
 		if err != nil {
-			m.log.Warn("failover: candidate left out", "backend", c.Name, "err", err)
+			m.log.Warn("failover: candidate cannot apply its relay log", "backend", c.Name, "err", err)
+			stuck[c.Name] = received
 			continue
 		}
 		g, err := parseGTIDs(c.Flavor, applied)
@@ -244,6 +249,12 @@ func (m *Monitor) failover(ctx context.Context, s *Snapshot, p BackendStatus, o 
 	}
 	if best == "" {
 		return "", op.steps, errNoCandidate
+	}
+	for name, received := range stuck {
+		g, err := parseGTIDs(p.Flavor, received)
+		if received == "" || err != nil || !bestGTID.set.Contain(g.set) {
+			return "", op.steps, fmt.Errorf("%s cannot apply its relay log, and may hold transactions %s lacks (received: %q)", name, best, received)
+		}
 	}
 	if err := op.promote(ctx, best); err != nil {
 		// Leave it as it was if it lets us; the next attempt starts over.
@@ -298,25 +309,36 @@ func (op *operator) replicaState(ctx context.Context, name string) (*replicaStat
 }
 
 // waitRelayApplied waits until the replica named has applied everything
-// its I/O thread received.
-func (op *operator) waitRelayApplied(ctx context.Context, name string) error {
+// its I/O thread received, starting its applier if it was stopped without
+// an error (a failover's own attempt cut short, say). It returns the GTIDs
+// received, known even when it fails.
+func (op *operator) waitRelayApplied(ctx context.Context, name string) (string, error) {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
+	received, started := "", false
 	for {
 		st, _, err := op.replicaState(ctx, name)
+		if st != nil {
+			received = st.received
+		}
 		switch {
 		case err != nil:
-			return err
+			return received, err
 		case st == nil:
-			return errors.New("it does not replicate")
-		case st.sqlRunning != "Yes":
-			return fmt.Errorf("its SQL thread is %s: %s", st.sqlRunning, threadError(st.sqlErrno, st.sqlError))
-		case st.caughtUp():
-			return nil
+			return received, errors.New("it does not replicate")
+		case st.sqlRunning != "Yes" && st.sqlErrno == 0 && !started:
+			if err := op.exec(ctx, name, op.sql.startSQL); err != nil {
+				return received, err
+			}
+			started = true
+		case st.sqlRunning != "Yes" && st.sqlErrno != 0:
+			return received, fmt.Errorf("its SQL thread stopped: %s", threadError(st.sqlErrno, st.sqlError))
+		case st.sqlRunning == "Yes" && st.caughtUp():
+			return received, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("relay log not applied within %s", op.timeout)
+			return received, fmt.Errorf("relay log not applied within %s", op.timeout)
 		case <-t.C:
 		}
 	}

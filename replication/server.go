@@ -86,6 +86,7 @@ type replicaStatus struct {
 	relaySourceLogFile    string // binlog file of the last event the SQL thread applied
 	execPos               uint64
 	sqlState              string // Slave_SQL_Running_State: what the applier is doing
+	received              string // GTIDs received: MariaDB Gtid_IO_Pos, MySQL Retrieved_Gtid_Set
 }
 
 // Column names: MySQL 8.0.22 renamed Master to Source and Slave to Replica in SHOW
@@ -127,6 +128,7 @@ func parseReplicaStatus(row map[string]string) replicaStatus {
 		relaySourceLogFile: str(colRelaySource...),
 		execPos:            num(colExecPos...),
 		sqlState:           str(colSQLState...),
+		received:           str("Gtid_IO_Pos", "Retrieved_Gtid_Set"),
 	}
 	rs.ioErrno, _ = strconv.Atoi(str("Last_IO_Errno"))
 	rs.sqlErrno, _ = strconv.Atoi(str("Last_SQL_Errno"))

@@ -139,6 +139,7 @@ type adminSQL struct {
 	applied                 string // the GTIDs a replica has applied
 	wait                    string // takes GTIDs and seconds; returns 0 once applied
 	stop, reset, start      string
+	startSQL                string // the applier only
 	changeSource            string // takes host and port
 	changeSourceCredentials string // appended with user and password
 }
@@ -149,7 +150,7 @@ func adminStatements(si serverInfo) adminSQL {
 			readOnly: "SET GLOBAL read_only = 1", writable: "SET GLOBAL read_only = 0",
 			executed: "SELECT @@GLOBAL.gtid_binlog_pos", applied: "SELECT @@GLOBAL.gtid_current_pos",
 			wait: "SELECT MASTER_GTID_WAIT(?, ?)",
-			stop: "STOP SLAVE", reset: "RESET SLAVE ALL", start: "START SLAVE",
+			stop: "STOP SLAVE", reset: "RESET SLAVE ALL", start: "START SLAVE", startSQL: "START SLAVE SQL_THREAD",
 			// current_pos: a demoted primary resumes after its own binlog, a
 			// replica after what it applied.
 			changeSource:            "CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USE_GTID = current_pos",
@@ -160,12 +161,12 @@ func adminStatements(si serverInfo) adminSQL {
 		readOnly: "SET GLOBAL super_read_only = 1", writable: "SET GLOBAL super_read_only = 0, read_only = 0",
 		executed: "SELECT @@GLOBAL.gtid_executed", applied: "SELECT @@GLOBAL.gtid_executed",
 		wait: "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)",
-		stop: "STOP REPLICA", reset: "RESET REPLICA ALL", start: "START REPLICA",
+		stop: "STOP REPLICA", reset: "RESET REPLICA ALL", start: "START REPLICA", startSQL: "START REPLICA SQL_THREAD",
 		changeSource:            "CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1",
 		changeSourceCredentials: ", SOURCE_USER = ?, SOURCE_PASSWORD = ?",
 	}
 	if !si.atLeast(8, 0, 23) {
-		a.stop, a.reset, a.start = "STOP SLAVE", "RESET SLAVE ALL", "START SLAVE"
+		a.stop, a.reset, a.start, a.startSQL = "STOP SLAVE", "RESET SLAVE ALL", "START SLAVE", "START SLAVE SQL_THREAD"
 		a.changeSource = "CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_AUTO_POSITION = 1, GET_MASTER_PUBLIC_KEY = 1"
 		a.changeSourceCredentials = ", MASTER_USER = ?, MASTER_PASSWORD = ?"
 	}

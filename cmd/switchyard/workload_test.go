@@ -160,6 +160,16 @@ func (w *workload) longestGap(from time.Time) time.Duration {
 // the server behind db, once. It returns the numbers for the note.
 func (w *workload) checkLedger(db *sql.DB, where string) (acked, writeErrors, readErrors int) {
 	w.t.Helper()
+	if missing, acked := w.missing(db); missing > 0 {
+		w.t.Errorf("%d of %d acknowledged ids missing on %s", missing, acked, where)
+	}
+	return len(w.acked), len(w.wErrs), len(w.rErrs)
+}
+
+// missing ends the clients and counts the acknowledged ids that are not on
+// the server behind db.
+func (w *workload) missing(db *sql.DB) (missing, acked int) {
+	w.t.Helper()
 	w.end()
 	present := map[int64]bool{}
 	rows, err := db.Query("SELECT id FROM sw.ledger")
@@ -177,14 +187,10 @@ func (w *workload) checkLedger(db *sql.DB, where string) (acked, writeErrors, re
 		w.t.Fatal(err)
 	}
 	rows.Close()
-	var missing []int64
 	for _, id := range w.acked {
 		if !present[id] {
-			missing = append(missing, id)
+			missing++
 		}
 	}
-	if len(missing) > 0 {
-		w.t.Errorf("%d of %d acknowledged ids missing on %s: %v", len(missing), len(w.acked), where, missing[:min(len(missing), 20)])
-	}
-	return len(w.acked), len(w.wErrs), len(w.rErrs)
+	return missing, len(w.acked)
 }

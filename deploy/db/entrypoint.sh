@@ -5,6 +5,7 @@
 #   ROLE=primary  creates the schema and the users (binlogged, so they reach
 #                 the replicas through replication);
 #   ROLE=replica  points replication at $PRIMARY_HOST using GTIDs.
+# PEERS lists the other servers' addresses (see the restart below).
 set -euo pipefail
 : "${ROLE:?ROLE (primary or replica) is required}"
 : "${SERVER_ID:?SERVER_ID is required}"

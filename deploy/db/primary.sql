@@ -22,7 +22,7 @@ GRANT REPLICATION CLIENT, PROCESS, SLAVE MONITOR, SELECT ON *.* TO 'monitor'@'%'
 -- Switchyard's switchovers and automatic failover: make servers read-only or
 -- writable, promote and repoint replicas, read GTID positions.
 CREATE USER 'switchyard'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('@FAILOVER_PASSWORD@');
-GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, BINLOG MONITOR, SLAVE MONITOR, REPLICATION CLIENT ON *.* TO 'switchyard'@'%';
+GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, RELOAD, BINLOG MONITOR, SLAVE MONITOR, REPLICATION CLIENT ON *.* TO 'switchyard'@'%';
 -- The Prometheus mysqld exporter, over the local socket only.
 CREATE USER 'exporter'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('@EXPORTER_PASSWORD@')
   WITH MAX_USER_CONNECTIONS 3;

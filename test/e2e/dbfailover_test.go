@@ -117,7 +117,7 @@ func TestDatabaseFailover(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(ro) != "1" || !strings.Contains(status, "Master_Host: "+primary) ||
+		if strings.TrimSpace(ro) != "1" || !strings.Contains(status, "Master_Host: "+dbAddrs[primary]) ||
 			!strings.Contains(status, "Slave_IO_Running: Yes") || !strings.Contains(status, "Slave_SQL_Running: Yes") {
 			return fmt.Errorf("db-primary: read_only %s, replica status:\n%s", strings.TrimSpace(ro), status)
 		}
@@ -129,7 +129,7 @@ func TestDatabaseFailover(t *testing.T) {
 	waitHealthy(t, 2*time.Minute, "db-primary")
 
 	// Back to db-primary with a planned switchover, under load.
-	if err := waitUsable(ctx, "switchyard1", "db-primary:3306"); err != nil {
+	if err := waitUsable(ctx, "switchyard1", "db-primary"); err != nil {
 		t.Fatal(err)
 	}
 	l = startLoad(4, 20*time.Millisecond, 20*time.Second, mixedRequests)
@@ -138,7 +138,7 @@ func TestDatabaseFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := composeOutput(ctx, "exec", "-T", "switchyard1", "switchyard", "switchover",
-		"-config", "/etc/switchyard/switchyard.yaml", "-to", "db-primary:3306")
+		"-config", "/etc/switchyard/switchyard.yaml", "-to", "db-primary")
 	if err == nil {
 		err = l.waitRequests(40, time.Minute)
 	}
@@ -157,6 +157,10 @@ func TestDatabaseFailover(t *testing.T) {
 	}
 	waitHealthy(t, 2*time.Minute, dbServices...)
 }
+
+// dbAddrs are the database servers' addresses in compose.yaml, which
+// replication and Switchyard use.
+var dbAddrs = map[string]string{"db-primary": "172.30.2.51", "db-replica1": "172.30.2.52", "db-replica2": "172.30.2.53"}
 
 // switchyardLog returns the logs of a Switchyard container.
 func switchyardLog(ctx context.Context, service string) string {
