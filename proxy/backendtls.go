@@ -66,7 +66,7 @@ func (bc *backendConn) transport() string {
 // loginFailed names the backend and the transport in a failed login, so
 // that a client can tell which server refused Switchyard and why. A
 // server's refusal keeps its code and SQLSTATE (1045 stays 1045); other
-// failures become the dial error that acquire reports as 2003.
+// failures become the dial error that acquire reports as codeConnRefused.
 func (bc *backendConn) loginFailed(err error) error {
 	var se *sqlError
 	if !errors.As(err, &se) {

@@ -317,7 +317,7 @@ func TestBackendLoginFailures(t *testing.T) {
 		offer  bool
 		tlsc   *BackendTLS
 		cred   *credential
-		code   uint16 // 0: not a server error (acquire reports 2003)
+		code   uint16 // 0: not a server error (acquire reports codeConnRefused)
 		want   []string
 		is     error
 	}{
@@ -358,7 +358,7 @@ func TestBackendLoginFailures(t *testing.T) {
 }
 
 // TestBackendLoginFailureReachesClient logs a client in through a proxy
-// whose backend requires TLS it does not offer: the client gets error 2003
+// whose backend requires TLS it does not offer: the client gets error codeConnRefused
 // naming the backend and the cause, within the handshake.
 func TestBackendLoginFailureReachesClient(t *testing.T) {
 	lb := startLoginBackend(t, authCachingSha2, false)

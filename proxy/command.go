@@ -355,6 +355,7 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 	if err := s.followPrimary(); err != nil {
 		return err
 	}
+	awaited := false
 	for attempt := 0; ; attempt++ {
 		if s.enterGate(d.Target == router.TargetPrimary) {
 			// Held by a switchover: the primary may be another now.
@@ -366,6 +367,16 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 		if err == nil && c.Flags&router.FlagLastInsertID != 0 {
 			if err = s.syncInsertID(bc); err != nil && !isSQLError(err) {
 				return s.backendFailed(bc, err)
+			}
+		}
+		if err != nil && target == router.TargetPrimary && !awaited && errorCode(err) == codeConnRefused {
+			// Nothing was sent: wait for the failover, then follow it.
+			awaited = true
+			if s.awaitNewPrimary() {
+				if err := s.followPrimary(); err != nil {
+					return err
+				}
+				continue
 			}
 		}
 		if err != nil {

@@ -133,7 +133,7 @@ func (s *Server) Clients() int {
 // Abandon closes the replica connections of statements running now on the
 // backend named, because it stopped answering (the monitor saw it hang or
 // die). Reads among them that had not answered yet run again elsewhere; the
-// others fail with error 2013. Primary connections are left alone: a write
+// others fail with codeLostBackend. Primary connections are left alone: a write
 // in flight is never cut short by Switchyard.
 func (s *Server) Abandon(name string) int {
 	for _, b := range s.opts().Backends {

@@ -7,12 +7,14 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
-// Error codes Switchyard itself sends. Server-side codes come from the MySQL
-// server error reference; codes in the 2000 range are client-library codes
-// that every MySQL client already knows how to present.
+// Error codes Switchyard itself sends, with SQLSTATE 08S01 (connection
+// exception). They are server codes: libmariadb, under the mariadb client
+// and mysqlclient (Django), reads an error packet carrying a client-library
+// code (2000-2999, such as 2003 or 2013) as a malformed packet, and shows
+// "Received malformed packet" instead of the message.
 const (
-	codeConnRefused = 2003 // CR_CONN_HOST_ERROR: a backend cannot be reached
-	codeLostBackend = 2013 // CR_SERVER_LOST: a backend went away during a command
+	codeConnRefused = 1429 // ER_CONNECT_TO_FOREIGN_DATA_SOURCE: a backend cannot be reached
+	codeLostBackend = 1158 // ER_NET_READ_ERROR: a backend went away during a command
 )
 
 // sqlError is an error that reaches the client as a MySQL ERR packet.
@@ -97,4 +99,13 @@ func parseErr(p []byte) *sqlError {
 	}
 	e.message = string(rest)
 	return e
+}
+
+// errorCode returns the code of the sqlError in err, or 0.
+func errorCode(err error) uint16 {
+	var se *sqlError
+	if errors.As(err, &se) {
+		return se.code
+	}
+	return 0
 }

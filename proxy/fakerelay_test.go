@@ -212,7 +212,7 @@ func manyRows() fakeRows {
 // lost reads what is left of an answer its backend abandoned, up to the
 // error that ends it, which it returns; nil means the proxy closed the
 // connection instead, which client libraries report as a lost connection
-// (2013) too. A client still waiting after two seconds fails the test: the
+// (codeLostBackend) too. A client still waiting after two seconds fails the test: the
 // stream stopped inside a packet that will never be finished.
 func (r *rawClient) lost() *sqlError {
 	r.t.Helper()
@@ -233,7 +233,7 @@ func (r *rawClient) lost() *sqlError {
 
 // TestPrimaryLostMidResult has the primary die in the middle of a result,
 // between two packets or inside one: after the rows it had, the client gets
-// error 2013 or (when part of a packet reached it) its connection closed,
+// error codeLostBackend or (when part of a packet reached it) its connection closed,
 // and the session ends (its server state is gone); the connection is not
 // pooled again.
 func TestPrimaryLostMidResult(t *testing.T) {
@@ -246,9 +246,9 @@ func TestPrimaryLostMidResult(t *testing.T) {
 			e := r.lost()
 			switch {
 			case e == nil && !partial:
-				t.Fatalf("the connection closed without error 2013")
+				t.Fatalf("the connection closed without error codeLostBackend")
 			case e != nil && (e.code != codeLostBackend || e.state != "08S01"):
-				t.Fatalf("got %v, want error 2013 (08S01)", e)
+				t.Fatalf("got %v, want error codeLostBackend (08S01)", e)
 			}
 			r.expectClosed()
 			waitFor(t, "the session to end", func() bool { return fp.Clients() == 0 })
@@ -271,7 +271,7 @@ func cutName(partial bool) string {
 // TestReplicaLostMidRead has a replica die in the middle of a read, between
 // two packets or inside one. When nothing reached the client yet, the read
 // runs again on the primary and the client never knows. When part of the
-// result did, the client gets error 2013 and the session goes on (or, when
+// result did, the client gets error codeLostBackend and the session goes on (or, when
 // the client has part of a packet, its connection closes); it is never left
 // waiting.
 func TestReplicaLostMidRead(t *testing.T) {
@@ -305,11 +305,11 @@ func TestReplicaLostMidRead(t *testing.T) {
 					e := r.lost()
 					switch {
 					case e == nil && !partial:
-						t.Fatalf("the connection closed without error 2013; the session should go on")
+						t.Fatalf("the connection closed without error codeLostBackend; the session should go on")
 					case e == nil:
 						return // the client knows the connection is lost
 					case e.code != codeLostBackend:
-						t.Fatalf("got %v, want error 2013", e)
+						t.Fatalf("got %v, want error codeLostBackend", e)
 					}
 				}
 				r.command([]byte{mysql.COM_PING})

@@ -24,6 +24,28 @@ func (s *session) awaitPrimary() {
 	}
 }
 
+// awaitNewPrimary waits up to Options.AwaitFailover for another server to
+// take writes after the primary could not be reached, asking the monitor to
+// look at it at once; it reports whether one did.
+func (s *session) awaitNewPrimary() bool {
+	o := s.srv.opts()
+	if o.AwaitFailover <= 0 {
+		return false
+	}
+	old := s.srv.primary()
+	if o.Recheck != nil {
+		o.Recheck(old.Name)
+	}
+	deadline := time.Now().Add(o.AwaitFailover)
+	for time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		if now := s.srv.primary(); !now.is(old) && (o.NoPrimary == nil || !o.NoPrimary()) {
+			return true
+		}
+	}
+	return false
+}
+
 // primaryWait bounds awaitPrimary.
 const primaryWait = 5 * time.Second
 

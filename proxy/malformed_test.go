@@ -56,7 +56,7 @@ func TestShortCommands(t *testing.T) {
 	before := holdingsOf(p)
 
 	// Once the session holds no connection, the backends give way to one
-	// nothing listens on: any answer that needs a server is error 2003.
+	// nothing listens on: any answer that needs a server is error codeConnRefused.
 	waitIdlePools(t, p)
 	o := *p.opts()
 	o.Backends = []*Backend{{Name: "gone", Addr: deadAddr(t), Role: "primary"}}

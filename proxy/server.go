@@ -71,6 +71,11 @@ type Options struct {
 	// server right now (a switchover in progress); writes then wait a few
 	// seconds for one rather than go to a server that would refuse them.
 	NoPrimary func() bool
+	// AwaitFailover, when positive, is how long a statement bound for the
+	// primary waits for another server to take writes when the primary
+	// cannot be reached before anything was sent to it (automatic failover
+	// is on); zero fails it at once.
+	AwaitFailover time.Duration
 	// Recheck, when set, asks the monitor to probe the backend named now
 	// (the primary answered that it is read-only).
 	Recheck func(name string)

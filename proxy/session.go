@@ -236,8 +236,24 @@ func (s *session) attachAtLogin() error {
 
 // acquire takes a connection to b from the pool, in the session's state.
 // A connection for reads (replica) is made read-only first: whatever a
-// statement sent there tries to change, the server refuses.
+// statement sent there tries to change, the server refuses. A pooled
+// connection that turns out dead in those round trips (its server went
+// away while it sat idle) is dropped and replaced, once: nothing of the
+// client's had been sent on it.
 func (s *session) acquire(b *Backend, replica bool) (*backendConn, error) {
+	bc, err := s.acquireOnce(b, replica)
+	var se *sqlError
+	if err != nil && !errors.As(err, &se) {
+		bc, err = s.acquireOnce(b, replica)
+	}
+	if err != nil && !errors.As(err, &se) {
+		b.markFailed()
+		return nil, newSQLError(codeConnRefused, "switchyard: cannot use a connection to %s %s (%s): %v", b.roleName(), b.Name, b.Addr, err)
+	}
+	return bc, err
+}
+
+func (s *session) acquireOnce(b *Backend, replica bool) (*backendConn, error) {
 	key := poolKey{user: s.cred.user, caps: s.caps&backendCapsMask | mysql.CLIENT_SESSION_TRACK, collation: s.collation}
 	p := b.pool(s.cred.user, s.srv.opts().Pool)
 	bc, err := p.acquire(context.Background(), key, s.cred, s.db, s)

@@ -230,7 +230,7 @@ func TestBackendLoginRefused(t *testing.T) {
 }
 
 // TestBackendTLSNotOffered points Switchyard at a server that offers no
-// TLS: with backend_tls required, clients get error 2003 naming the
+// TLS: with backend_tls required, clients get error 1429 naming the
 // backend and the monitor reports the primary down; preferred falls back
 // to plain TCP for both.
 func TestBackendTLSNotOffered(t *testing.T) {
@@ -241,7 +241,7 @@ func TestBackendTLSNotOffered(t *testing.T) {
 	sb := sandboxtest.New(t, opts)
 	users := []sandbox.User{appAccount}
 	p := startProc(t, sb, "", backendTLSConfig(sb, users, sb.Opts.Monitor, "backend_tls:\n  mode: required\n"))
-	p.loginFails(appAccount, 2003, fmt.Sprintf("primary %s (%s)", sb.Primary.Name, sb.Primary.Addr()),
+	p.loginFails(appAccount, 1429, fmt.Sprintf("primary %s (%s)", sb.Primary.Name, sb.Primary.Addr()),
 		"the server does not offer TLS")
 	p.monitorFails("TLS requested but server does not support TLS")
 

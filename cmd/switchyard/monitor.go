@@ -163,6 +163,11 @@ func (w *watcher) monitor() *replication.Monitor { return w.cur.Load() }
 // down, for the replica about to be promoted, rather than fail at once.
 func (w *watcher) hook(opts *proxy.Options, cfg *config.Config) {
 	auto := cfg.Failover.Mode == config.FailoverAuto
+	if auto {
+		// Long enough for the monitor to find the primary down (a probe
+		// times out), failover.after, and the promotion.
+		opts.AwaitFailover = cfg.Failover.After.Duration() + 2*cfg.Monitor.Timeout.Duration() + 3*time.Second
+	}
 	opts.Health = func(name string) bool { return w.monitor().Usable(name) }
 	opts.Primary = func() string { return w.monitor().Primary() }
 	opts.Recheck = func(name string) { w.monitor().Recheck(name) }
