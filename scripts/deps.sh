@@ -29,7 +29,7 @@ demo)
   ;;
 all)
   packages=(mariadb-server mariadb-client sysbench python3-pymysql python3-mysqldb python3-sqlalchemy
-    python3-flask python3-django mariadb-test chromium)
+    python3-flask python3-django mariadb-test chromium iptables)
   mysql=yes
   ;;
 *)

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -402,6 +404,116 @@ func TestFailoverAsync(t *testing.T) {
 	}
 	missing, acked := w.missing(db)
 	t.Logf("asynchronous replication, kill -9 under 3 writers: %d of %d acknowledged ids missing on %s", missing, acked, primary.Name)
+}
+
+// TestFailoverDuringSwitchover kills the primary while a switchover waits
+// for a transaction to finish on it: the switchover fails without
+// promoting anything, then automatic failover promotes a replica, and no
+// acknowledged write is lost.
+func TestFailoverDuringSwitchover(t *testing.T) {
+	sb, p := startFailover(t)
+	w := startWorkload(t, p, sb, 2)
+	for _, r := range sb.Replicas {
+		p.waitUsable(r.Name)
+	}
+	w.wait(100)
+	// An open transaction holds the switchover in its first step.
+	c := p.conn(appAccount)
+	tx, err := c.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO sw.ledger VALUES (-2, -2)"); err != nil {
+		t.Fatal(err)
+	}
+	answer := make(chan switchoverAnswer, 1)
+	go func() {
+		code, body := p.request("POST", "/api/switchover")
+		var ans switchoverAnswer
+		if err := json.Unmarshal(body, &ans); err != nil {
+			ans.Error = fmt.Sprintf("%d %s", code, body)
+		}
+		answer <- ans
+	}()
+	p.waitLogged("WARN", "switchover starting", 1)
+	old := sb.Primary
+	if err := old.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err == nil {
+		t.Error("a transaction on the killed primary committed")
+	}
+	ans := <-answer
+	if ans.Status == "done" {
+		t.Fatalf("the switchover says done with its primary killed: %+v", ans)
+	}
+	t.Logf("switchover with the primary killed half-way: %s: %s", ans.Status, ans.Error)
+	primary := p.waitNewPrimary(sb, old.Name, 30*time.Second)
+	w.wait(100)
+	db, err := sb.RootDB(primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked, wErrs, rErrs := w.checkLedger(db, primary.Name)
+	if rErrs > 0 {
+		t.Errorf("%d reads failed: %s", rErrs, w.readErrors())
+	}
+	t.Logf("then failover to %s: %d acknowledged ids all there, %d writes failed", primary.Name, acked, wErrs)
+}
+
+// TestFailoverNetworkCut cuts the primary off the network (iptables drops
+// every packet to and from its port: Switchyard and the replicas lose it,
+// the server runs on): a replica is promoted; when the network heals the
+// old primary, still writable, is made read-only at once.
+func TestFailoverNetworkCut(t *testing.T) {
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("no iptables: ./scripts/deps.sh installs it")
+	}
+	sb, p := startFailover(t)
+	w := startWorkload(t, p, sb, 3)
+	w.wait(200)
+	old := sb.Primary
+	port := fmt.Sprint(old.Port)
+	rules := [][]string{
+		{"INPUT", "-i", "lo", "-p", "tcp", "--dport", port, "-j", "DROP"},
+		{"OUTPUT", "-o", "lo", "-p", "tcp", "--sport", port, "-j", "DROP"},
+	}
+	heal := func() {
+		for _, r := range rules {
+			_ = exec.Command("iptables", append([]string{"-w", "-D"}, r...)...).Run()
+		}
+	}
+	t.Cleanup(heal)
+	cut := time.Now()
+	for _, r := range rules {
+		if out, err := exec.Command("iptables", append([]string{"-w", "-I"}, r...)...).CombinedOutput(); err != nil {
+			t.Fatalf("iptables -I %v: %v\n%s", r, err, out)
+		}
+	}
+	primary := p.waitNewPrimary(sb, old.Name, 30*time.Second)
+	promoted := time.Since(cut)
+	w.wait(200)
+	gap := w.longestGap(cut)
+	healed := time.Now()
+	heal()
+	deadline := time.Now().Add(15 * time.Second)
+	for readOnly(t, sb, old) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still writable 15s after the network healed", old.Name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fenced := time.Since(healed)
+	db, err := sb.RootDB(primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked, wErrs, rErrs := w.checkLedger(db, primary.Name)
+	if rErrs > 0 {
+		t.Errorf("%d reads failed: %s", rErrs, w.readErrors())
+	}
+	t.Logf("network cut: %s promoted %s after the cut, writes stopped for %s; %d acknowledged ids all on %s; %d writes failed; old primary read-only %s after the network healed",
+		primary.Name, promoted.Round(time.Millisecond), gap.Round(time.Millisecond), acked, primary.Name, wErrs, fenced.Round(time.Millisecond))
 }
 
 // execRoot runs q as root on srv.

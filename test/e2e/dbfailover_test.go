@@ -113,7 +113,7 @@ func TestDatabaseFailover(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		status, err := dbQuery(ctx, "db-primary", "SHOW REPLICA STATUS\\G")
+		status, err := composeOutput(ctx, "exec", "-T", "db-primary", "mariadb", "-e", "SHOW REPLICA STATUS\\G")
 		if err != nil {
 			return err
 		}
