@@ -355,7 +355,7 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 	if err := s.followPrimary(); err != nil {
 		return err
 	}
-	awaited := false
+	awaited, demotedOnce := false, false
 	for attempt := 0; ; attempt++ {
 		if s.enterGate(d.Target == router.TargetPrimary) {
 			// Held by a switchover: the primary may be another now.
@@ -386,8 +386,23 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 		onReplica := attempt == 0 && target == router.TargetReplica && !s.route.ReadOnlyTx
 		s.retryable = onReplica && c.Kind == router.KindRead
 		s.reroutable = onReplica
+		s.demotable = target == router.TargetPrimary && !demotedOnce && s.followsTopology() && !s.inTransaction() && s.route.Autocommit
 		err = exec(bc, target)
-		s.reroutable = false
+		s.reroutable, s.demotable = false, false
+		if errors.Is(err, errRefused) && target == router.TargetPrimary {
+			// The primary refused the statement as read-only before
+			// running it: a switchover (maybe another Switchyard's)
+			// demoted it. Run it on the new primary.
+			demotedOnce = true
+			if s.awaitPrimaryChange(bc.backend, max(s.srv.opts().AwaitFailover, primaryWait)) {
+				if err := s.followPrimary(); err != nil {
+					return err
+				}
+				continue
+			}
+			s.sendError(newSQLError(mysql.ER_OPTION_PREVENTS_STATEMENT, "switchyard: the primary %s is read-only (demoted) and no other server took over writes", bc.backend.Name))
+			return nil
+		}
 		if errors.Is(err, errRefused) {
 			// The classifier called a write a read, and the replica's
 			// read-only session refused it before it changed anything:

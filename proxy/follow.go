@@ -25,18 +25,28 @@ func (s *session) awaitPrimary() {
 }
 
 // awaitNewPrimary waits up to Options.AwaitFailover for another server to
-// take writes after the primary could not be reached, asking the monitor to
-// look at it at once; it reports whether one did.
+// take writes after the primary could not be reached; it reports whether
+// one did.
 func (s *session) awaitNewPrimary() bool {
+	return s.awaitPrimaryChange(s.srv.primary(), s.srv.opts().AwaitFailover)
+}
+
+// followsTopology reports whether the monitor names the primary, so that
+// it may change under the session.
+func (s *session) followsTopology() bool { return s.srv.opts().Primary != nil }
+
+// awaitPrimaryChange waits up to d for a server other than old to take
+// writes, asking the monitor to look at old at once; it reports whether one
+// did.
+func (s *session) awaitPrimaryChange(old *Backend, d time.Duration) bool {
 	o := s.srv.opts()
-	if o.AwaitFailover <= 0 {
+	if d <= 0 || o.Primary == nil {
 		return false
 	}
-	old := s.srv.primary()
 	if o.Recheck != nil {
 		o.Recheck(old.Name)
 	}
-	deadline := time.Now().Add(o.AwaitFailover)
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 		if now := s.srv.primary(); !now.is(old) && (o.NoPrimary == nil || !o.NoPrimary()) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	driver "github.com/go-sql-driver/mysql"
 	"github.com/switchyard-db/switchyard/replication"
 )
@@ -50,6 +51,51 @@ func TestWriteWaitsForFailover(t *testing.T) {
 	}()
 	if _, err := db.Exec(write); err != nil {
 		t.Fatalf("a write during the failover: %v", err)
+	}
+	if !fp.replicas[0].receivedQuery(write) {
+		t.Error("the new primary never received the write")
+	}
+
+	// In a transaction: the client hears the refusal.
+	primary.Store("primary")
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var me *driver.MySQLError
+	if _, err := tx.Exec(write); !errors.As(err, &me) || me.Number != 1290 {
+		t.Errorf("a write refused by the demoted primary inside a transaction: %v, want its error 1290", err)
+	}
+}
+
+// TestWriteFollowsDemotion: the primary refuses a write as read-only (a
+// switchover, maybe another Switchyard's, demoted it): nothing ran, so the
+// write waits for the new primary and runs there. Inside a transaction the
+// refusal reaches the client.
+func TestWriteFollowsDemotion(t *testing.T) {
+	var primary atomic.Value
+	primary.Store("primary")
+	fp := startFakeProxy(t, 1, func(o *Options) {
+		o.Backends[0].Role, o.Backends[1].Role = replication.RoleAuto, replication.RoleAuto
+		o.Primary = func() string { return primary.Load().(string) }
+	})
+	const write = "INSERT INTO t VALUES (1)"
+	readOnly := fakeErr{1290, "HY000", "The MariaDB server is running with the --read-only option so it cannot execute this statement"}
+	fp.primary.setScript(func(_ *fakeConn, cmd fakeCommand) fakeReply {
+		switch cmd.text {
+		case write:
+			primary.Store("replica1") // the monitor sees the switchover a moment later
+			return readOnly
+		case "START TRANSACTION":
+			return fakeOK{status: fakeIdle | mysql.SERVER_STATUS_IN_TRANS}
+		}
+		return nil
+	})
+	fp.replicas[0].setScript(answer(write, fakeOK{status: fakeIdle, affected: 1}))
+	db := fp.db(t, "")
+	if _, err := db.Exec(write); err != nil {
+		t.Fatalf("a write refused by the demoted primary: %v", err)
 	}
 	if !fp.replicas[0].receivedQuery(write) {
 		t.Error("the new primary never received the write")

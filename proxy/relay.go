@@ -92,7 +92,8 @@ func (s *session) relayResults(bc *backendConn, cmd byte) error {
 		if len(head) == 0 {
 			return fmt.Errorf("%w: empty response packet", errBackendProtocol)
 		}
-		if first && head[0] == 0xff && s.reroutable && len(head) >= 3 && refusedAsWrite(binary.LittleEndian.Uint16(head[1:])) {
+		if first && head[0] == 0xff && len(head) >= 3 && (s.reroutable && refusedAsWrite(binary.LittleEndian.Uint16(head[1:])) ||
+			s.demotable && demoted(binary.LittleEndian.Uint16(head[1:]))) {
 			// Nothing of the answer reached the client: run it elsewhere.
 			if err := bc.skipPayload(f.n); err != nil {
 				return err
@@ -285,6 +286,14 @@ func (s *session) localInfile(bc *backendConn, f frame) error {
 			return bc.flush()
 		}
 	}
+}
+
+// demoted reports the errors of a server that is read-only as a whole:
+// ER_OPTION_PREVENTS_STATEMENT (1290, read_only or super_read_only) and
+// ER_READ_ONLY_MODE (1836). A read-only transaction's refusal (1792) is the
+// client's own doing and passes through.
+func demoted(code uint16) bool {
+	return code == mysql.ER_OPTION_PREVENTS_STATEMENT || code == 1836
 }
 
 // relayedError notes an ERR packet passing from a backend to the client.

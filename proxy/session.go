@@ -67,6 +67,10 @@ type session struct {
 	// reroutable: a refusal from the replica running the command (see
 	// refusedAsWrite) moves it to the primary; rerouted: it did.
 	reroutable bool
+	// demotable: a read-only refusal from the primary running the command
+	// (it was demoted, by this Switchyard's switchover or another's) means
+	// nothing ran: the command waits for the new primary and runs there.
+	demotable bool
 	rerouted   bool
 	started    time.Time // when the current command arrived
 	sent       time.Time // when it was sent to a backend

@@ -188,3 +188,38 @@ func replicaStatus(t *testing.T, db *sql.DB, q string) map[string]string {
 	}
 	return m
 }
+
+// TestSwitchoverSeenByAnotherSwitchyard runs a switchover through one
+// Switchyard while clients write through another, as the stack's two do:
+// the other one's autocommit writes that reach the demoted primary are
+// refused before they run, wait for the new primary and run there, so its
+// clients see no error, and its writes land on the new primary. (A
+// transaction open there on the old primary gets the server's read-only
+// error: the other Switchyard does not hold writes.)
+func TestSwitchoverSeenByAnotherSwitchyard(t *testing.T) {
+	sb := sandboxtest.New(t, sandbox.Options{Replicas: 2, Users: []sandbox.User{appAccount, otherAccount}})
+	a, b := startProc(t, sb, failoverToken, failoverConfig(sb)), startProc(t, sb, failoverToken, failoverConfig(sb))
+	w := startWorkloadOf(t, b, sb, 3, true)
+	for _, r := range sb.Replicas {
+		a.waitUsable(r.Name)
+	}
+	w.wait(100)
+	code, body := a.request("POST", "/api/switchover?target="+sb.Replicas[0].Name)
+	if code != http.StatusOK {
+		t.Fatalf("POST /api/switchover: %d %s", code, body)
+	}
+	to := sb.Replicas[0]
+	w.wait(200)
+	if id := writeServerID(t, b); id != to.ServerID {
+		t.Errorf("a write through the other Switchyard ran on server %d, want the new primary %d", id, to.ServerID)
+	}
+	db, err := sb.RootDB(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked, wErrs, rErrs := w.checkLedger(db, to.Name)
+	if wErrs+rErrs > 0 {
+		t.Errorf("clients of the other Switchyard saw %d write and %d read errors: %s", wErrs, rErrs, w.lastErrors())
+	}
+	t.Logf("switchover through one Switchyard, %d writes through the other, all on %s", acked, to.Name)
+}

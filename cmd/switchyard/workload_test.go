@@ -18,7 +18,9 @@ import (
 // committed (autocommit inserts and two-row transactions), every error, and
 // the times of the acknowledgements, to measure how long writes stopped.
 type workload struct {
-	t     *testing.T
+	t *testing.T
+	// autocommit: every write is one autocommit insert (no transactions).
+	autocommit bool
 	stop  atomic.Bool
 	wg    sync.WaitGroup
 	ops   atomic.Int64
@@ -33,13 +35,20 @@ type workload struct {
 // one reader, each on its own pool.
 func startWorkload(t *testing.T, p *proc, sb *sandbox.Sandbox, writers int) *workload {
 	t.Helper()
+	return startWorkloadOf(t, p, sb, writers, false)
+}
+
+// startWorkloadOf is startWorkload, with autocommit inserts only when
+// autocommit is set.
+func startWorkloadOf(t *testing.T, p *proc, sb *sandbox.Sandbox, writers int, autocommit bool) *workload {
+	t.Helper()
 	setup := p.conn(appAccount)
 	execAll(t, setup, "CREATE DATABASE IF NOT EXISTS sw", "DROP TABLE IF EXISTS sw.ledger",
 		"CREATE TABLE sw.ledger (id BIGINT PRIMARY KEY, worker INT)")
 	if err := sb.WaitReplicated(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	w := &workload{t: t}
+	w := &workload{t: t, autocommit: autocommit}
 	writer, reader := p.db(appAccount), p.db(appAccount)
 	for range writers {
 		w.wg.Go(func() { w.write(writer) })
@@ -73,7 +82,7 @@ func (w *workload) write(db *sql.DB) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		var err error
 		ids := []int64{id}
-		if i%4 == 0 {
+		if i%4 == 0 || w.autocommit {
 			_, err = db.ExecContext(ctx, "INSERT INTO sw.ledger VALUES (?, ?)", id, worker)
 		} else {
 			ids = append(ids, id+1)

@@ -147,13 +147,22 @@ func TestDatabaseFailover(t *testing.T) {
 		t.Fatalf("switchover back to db-primary: %v\n%s", err, out)
 	}
 	t.Logf("switchover back to db-primary:\n%s", out)
-	if s := summarize(outs); s.failed > 0 {
-		t.Errorf("%d of %d requests failed during the switchover back: %s", s.failed, s.total, strings.Join(s.firstErrors, "; "))
-	}
+	// switchyard1 held its writes; switchyard2 did not, so a transaction it
+	// had open on the demoted server gets that server's read-only error
+	// (1290). Nothing else may fail.
+	refused := 0
 	for _, o := range outs {
-		if o.err == nil && o.resp.Write != nil && o.at.After(time.Now().Add(-time.Second)) && o.resp.Write.ServerID != oldID {
-			t.Errorf("a write after the switchover back ran on %s", o.resp.Write.Hostname)
+		switch {
+		case o.err == nil:
+		case o.req.method == http.MethodPost && strings.Contains(o.err.Error(), "1290"):
+			refused++
+		default:
+			t.Errorf("%s %s failed during the switchover back: %v", o.req.method, o.req.path, o.err)
 		}
+	}
+	t.Logf("switchover back under load: %d requests, %d writes in a transaction on the other Switchyard refused by the demoted server", len(outs), refused)
+	if id, err := dbQuery(ctx, "db-primary", "SELECT @@read_only"); err != nil || strings.TrimSpace(id) != "0" {
+		t.Errorf("db-primary after the switchover back: read_only %q (%v), want 0", id, err)
 	}
 	waitHealthy(t, 2*time.Minute, dbServices...)
 }
