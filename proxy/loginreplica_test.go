@@ -45,6 +45,9 @@ func TestWriteWaitsForFailover(t *testing.T) {
 	fp.replicas[0].setScript(answer(write, fakeOK{status: fakeIdle, affected: 1}))
 	fp.primary.close()
 	db := fp.db(t, "")
+	if err := db.Ping(); err != nil { // logs in on the replica
+		t.Fatal(err)
+	}
 	go func() {
 		time.Sleep(200 * time.Millisecond)
 		primary.Store("replica1") // promoted
@@ -56,17 +59,6 @@ func TestWriteWaitsForFailover(t *testing.T) {
 		t.Error("the new primary never received the write")
 	}
 
-	// In a transaction: the client hears the refusal.
-	primary.Store("primary")
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	var me *driver.MySQLError
-	if _, err := tx.Exec(write); !errors.As(err, &me) || me.Number != 1290 {
-		t.Errorf("a write refused by the demoted primary inside a transaction: %v, want its error 1290", err)
-	}
 }
 
 // TestWriteFollowsDemotion: the primary refuses a write as read-only (a
@@ -99,5 +91,17 @@ func TestWriteFollowsDemotion(t *testing.T) {
 	}
 	if !fp.replicas[0].receivedQuery(write) {
 		t.Error("the new primary never received the write")
+	}
+
+	// In a transaction: the client hears the refusal.
+	primary.Store("primary")
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var me *driver.MySQLError
+	if _, err := tx.Exec(write); !errors.As(err, &me) || me.Number != 1290 {
+		t.Errorf("a write refused by the demoted primary inside a transaction: %v, want its error 1290", err)
 	}
 }

@@ -71,9 +71,9 @@ type session struct {
 	// (it was demoted, by this Switchyard's switchover or another's) means
 	// nothing ran: the command waits for the new primary and runs there.
 	demotable bool
-	rerouted   bool
-	started    time.Time // when the current command arrived
-	sent       time.Time // when it was sent to a backend
+	rerouted  bool
+	started   time.Time // when the current command arrived
+	sent      time.Time // when it was sent to a backend
 
 	dg    digestState // the running statement's digest (digest.go)
 	out   []byte      // scratch for packets built by Switchyard
