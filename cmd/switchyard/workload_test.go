@@ -21,14 +21,14 @@ type workload struct {
 	t *testing.T
 	// autocommit: every write is one autocommit insert (no transactions).
 	autocommit bool
-	stop  atomic.Bool
-	wg    sync.WaitGroup
-	ops   atomic.Int64
-	mu    sync.Mutex
-	acked []int64
-	ackAt []time.Time // when each write was acknowledged, in order
-	wErrs []string    // write errors: not acknowledged, so allowed to be missing
-	rErrs []string    // read errors
+	stop       atomic.Bool
+	wg         sync.WaitGroup
+	ops        atomic.Int64
+	mu         sync.Mutex
+	acked      []int64
+	ackAt      []time.Time // when each write was acknowledged, in order
+	wErrs      []string    // write errors: not acknowledged, so allowed to be missing
+	rErrs      []string    // read errors
 }
 
 // startWorkload creates sw.ledger through p and starts writers writers and
