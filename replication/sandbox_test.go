@@ -229,8 +229,9 @@ func TestSecondsBehindMaster(t *testing.T) {
 	m := startMonitor(t, sb, opts)
 	r := sb.Replicas[0]
 	s := m.Snapshot()
-	if b := backend(s, r.Name); b.LagSource != replication.LagSeconds || b.Lag != 0 {
-		t.Errorf("idle replica: lag %s from %q, want 0 from Seconds_Behind_Master", b.Lag, b.LagSource)
+	// MySQL 9.7 now and then says 1 for an idle replica with heartbeats every second.
+	if b := backend(s, r.Name); b.LagSource != replication.LagSeconds || b.Lag > opts.MaxLag {
+		t.Errorf("idle replica: lag %s from %q, want at most 1s from Seconds_Behind_Master", b.Lag, b.LagSource)
 	}
 	keepWriting(t, sb, sb.Primary)
 
@@ -250,15 +251,17 @@ func TestSecondsBehindMaster(t *testing.T) {
 	}
 
 	// Pointed at a port nobody listens on, the I/O thread keeps retrying ("Connecting")
-	// while the primary takes writes: the lag is unknown.
+	// while the primary takes writes. Having applied all it received, the replica lags
+	// at most its last measured lag plus the time since (LagBound): it leaves rotation
+	// once that passes MaxLag.
 	repoint := func(port int) { exec(t, sb, r, append([]string{d.StopReplica}, sb.ChangeSource(port)...)...) }
 	repoint(unusedPort(t))
 	t.Cleanup(func() { repoint(sb.Primary.Port) })
-	s, _ = m.waitFor(t, patience, "lagging with unknown lag", state(r.Name, replication.Lagging))
-	if b := backend(s, r.Name); b.LagSource != "" || b.IOThread != "Connecting" || b.SQLThread != "Yes" ||
-		!strings.Contains(b.LastError, "lag unknown (I/O thread Connecting, SQL thread Yes)") {
-		t.Errorf("source unreachable: lag source %q, I/O thread %q, SQL thread %q, error %q",
-			b.LagSource, b.IOThread, b.SQLThread, b.LastError)
+	s, _ = m.waitFor(t, patience, "lagging on the lag bound", state(r.Name, replication.Lagging))
+	if b := backend(s, r.Name); b.LagSource != replication.LagBound || b.Lag <= opts.MaxLag || b.IOThread != "Connecting" ||
+		b.SQLThread != "Yes" || !strings.Contains(b.LastError, "above") {
+		t.Errorf("source unreachable: lag %s from %q, I/O thread %q, SQL thread %q, error %q; want a bound above %s",
+			b.Lag, b.LagSource, b.IOThread, b.SQLThread, b.LastError, opts.MaxLag)
 	}
 	repoint(sb.Primary.Port)
 	m.waitFor(t, patience, "readmitted after repointing at the primary", state(r.Name, replication.Usable))
