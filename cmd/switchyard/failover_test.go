@@ -203,6 +203,7 @@ func restartOld(t *testing.T, sb *sandbox.Sandbox, p *proc, old, primary *sandbo
 func TestFailoverKill(t *testing.T) {
 	sb, p := startFailover(t)
 	w := startWorkload(t, p, sb, 3)
+	waitReplicasUsable(p, sb) // else reads run on the primary, and share its fate
 	sampler := sampleWritable(t, sb)
 	w.wait(200)
 	old := sb.Primary
@@ -240,6 +241,7 @@ func TestFailoverKill(t *testing.T) {
 func TestFailoverFreeze(t *testing.T) {
 	sb, p := startFailover(t)
 	w := startWorkload(t, p, sb, 3)
+	waitReplicasUsable(p, sb) // else reads run on the primary, and share its fate
 	w.wait(200)
 	old := sb.Primary
 	frozen := time.Now()
@@ -391,6 +393,7 @@ func TestFailoverAsync(t *testing.T) {
 	sb := sandboxtest.New(t, sandbox.Options{Replicas: 2, Users: []sandbox.User{appAccount, otherAccount}, Async: true})
 	p := startProc(t, sb, failoverToken, failoverConfig(sb))
 	w := startWorkload(t, p, sb, 3)
+	waitReplicasUsable(p, sb) // else reads run on the primary, and share its fate
 	w.wait(200)
 	old := sb.Primary
 	if err := old.Kill(); err != nil {
@@ -413,9 +416,7 @@ func TestFailoverAsync(t *testing.T) {
 func TestFailoverDuringSwitchover(t *testing.T) {
 	sb, p := startFailover(t)
 	w := startWorkload(t, p, sb, 2)
-	for _, r := range sb.Replicas {
-		p.waitUsable(r.Name)
-	}
+	waitReplicasUsable(p, sb)
 	w.wait(100)
 	// An open transaction holds the switchover in its first step.
 	c := p.conn(appAccount)
@@ -471,6 +472,7 @@ func TestFailoverNetworkCut(t *testing.T) {
 	}
 	sb, p := startFailover(t)
 	w := startWorkload(t, p, sb, 3)
+	waitReplicasUsable(p, sb) // else reads run on the primary, and share its fate
 	w.wait(200)
 	old := sb.Primary
 	port := fmt.Sprint(old.Port)
@@ -514,6 +516,15 @@ func TestFailoverNetworkCut(t *testing.T) {
 	}
 	t.Logf("network cut: %s promoted %s after the cut, writes stopped for %s; %d acknowledged ids all on %s; %d writes failed; old primary read-only %s after the network healed",
 		primary.Name, promoted.Round(time.Millisecond), gap.Round(time.Millisecond), acked, primary.Name, wErrs, fenced.Round(time.Millisecond))
+}
+
+// waitReplicasUsable waits until Switchyard reads from every replica: a busy
+// machine may find them lagging at first.
+func waitReplicasUsable(p *proc, sb *sandbox.Sandbox) {
+	p.t.Helper()
+	for _, r := range sb.Replicas {
+		p.waitUsable(r.Name)
+	}
 }
 
 // execRoot runs q as root on srv.
