@@ -56,6 +56,29 @@ func (s *session) awaitPrimaryChange(old *Backend, d time.Duration) bool {
 	return false
 }
 
+// awaitReadable holds a read that has no usable replica while the primary,
+// where it would fall back, is down too (a failover under way: a replica
+// being promoted, the others not caught up yet), up to
+// Options.AwaitFailover, until a replica is usable again or a primary
+// takes writes. It reports whether a replica is usable now.
+func (s *session) awaitReadable() bool {
+	o := s.srv.opts()
+	if o.AwaitFailover <= 0 || o.NoPrimary == nil || !o.NoPrimary() {
+		return false
+	}
+	deadline := time.Now().Add(o.AwaitFailover)
+	for time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		if s.srv.pickReplica() != nil {
+			return true
+		}
+		if !o.NoPrimary() {
+			return false // the new primary serves the read
+		}
+	}
+	return false
+}
+
 // primaryWait bounds awaitPrimary.
 const primaryWait = 5 * time.Second
 

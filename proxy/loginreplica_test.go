@@ -105,3 +105,32 @@ func TestWriteFollowsDemotion(t *testing.T) {
 		t.Errorf("a write refused by the demoted primary inside a transaction: %v, want its error 1290", err)
 	}
 }
+
+// TestReadWaitsForReplicaDuringFailover: a read finds no usable replica
+// while the primary, where it would fall back, is down too (a failover
+// under way): it waits for a replica rather than fail on the primary.
+func TestReadWaitsForReplicaDuringFailover(t *testing.T) {
+	var replicaUp, primaryDown atomic.Bool
+	replicaUp.Store(true)
+	fp := startFakeProxy(t, 1, func(o *Options) {
+		o.Health = func(name string) bool { return name != "replica1" || replicaUp.Load() }
+		o.NoPrimary = primaryDown.Load
+		o.AwaitFailover = 10 * time.Second
+	})
+	const read = "SELECT * FROM t"
+	fp.replicas[0].setScript(answer(read, rowsOf("a", "replica")))
+	db := fp.db(t, "")
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	fp.primary.close()
+	replicaUp.Store(false) // being promoted, say
+	primaryDown.Store(true)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		replicaUp.Store(true)
+	}()
+	if got := queryString(t, db, read); got != "replica" {
+		t.Errorf("a read during the failover answered %q, want the replica's", got)
+	}
+}

@@ -30,6 +30,9 @@ func (s *session) connFor(d router.Decision) (*backendConn, router.Target, error
 			return s.txConn, router.TargetReplica, nil
 		}
 		bc, err := s.replicaConn()
+		if errors.Is(err, errNoReplica) && s.awaitReadable() {
+			bc, err = s.replicaConn()
+		}
 		if err == nil && d.Reason == "causal" && !s.caughtUp(bc) {
 			return s.primaryConn()
 		}
