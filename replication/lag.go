@@ -58,6 +58,13 @@ func measureLag(in lagInput) lagResult {
 	// it cannot reach), which would pass a replica falling ever further behind.
 	if in.repl.secondsBehindKnown && in.repl.ioRunning == "Yes" {
 		sbm = lagResult{time.Duration(in.repl.secondsBehind) * time.Second, LagSeconds}
+		// An applier that has read all its relay log while the receiver is
+		// connected is as fresh as the stream. MySQL 9.7 still reports the
+		// time since the last event it applied once a heartbeat has moved
+		// the receiver's position: an idle replica would "lag" more and more.
+		if in.repl.sqlRunning == "Yes" && in.repl.applierIdle() {
+			sbm.lag = 0
+		}
 	}
 	if in.heartbeat && in.row.ok && !in.writer.first.IsZero() {
 		fresh := !in.row.ts.Before(in.writer.first)

@@ -96,3 +96,19 @@ func TestFirstRowFresh(t *testing.T) {
 		t.Errorf("measureLag = %+v, want %+v", got, want)
 	}
 }
+
+// TestIdleApplierLag: a replica whose applier has read all its relay log,
+// its receiver connected, lags 0 whatever Seconds_Behind_Master says (MySQL
+// counts from the last event applied once heartbeats move the receiver).
+func TestIdleApplierLag(t *testing.T) {
+	idle := replicaStatus{ioRunning: "Yes", sqlRunning: "Yes", secondsBehind: 2, secondsBehindKnown: true,
+		sqlState: "Replica has read all relay log; waiting for more updates"}
+	if got := measureLag(lagInput{repl: idle}); got != (lagResult{0, LagSeconds}) {
+		t.Errorf("idle applier: %+v, want 0 from Seconds_Behind_Master", got)
+	}
+	busy := idle
+	busy.sqlState = "Waiting until SOURCE_DELAY seconds after source executed event"
+	if got := measureLag(lagInput{repl: busy}); got != (lagResult{2 * time.Second, LagSeconds}) {
+		t.Errorf("delayed applier: %+v, want Seconds_Behind_Master's 2s", got)
+	}
+}

@@ -152,6 +152,12 @@ func (rs replicaStatus) caughtUp() bool {
 	if rs.sourceLogFile != "" && rs.relaySourceLogFile == rs.sourceLogFile && rs.execPos == rs.readPos {
 		return true
 	}
+	return rs.applierIdle()
+}
+
+// applierIdle reports whether the SQL thread says it has applied all its
+// relay log and waits for more.
+func (rs replicaStatus) applierIdle() bool {
 	return strings.Contains(rs.sqlState, "has read all relay log")
 }
 

@@ -102,7 +102,21 @@ func startSwitchyard(t *testing.T, sb *sandbox.Sandbox, r routing) *switchyard {
 			t.Fatalf("switchyard did not listen within 15s\nconfig:\n%s\nlog:\n%s", cfg, s.log)
 		}
 	}
+	s.waitReplicas(sb)
 	return s
+}
+
+// waitReplicas waits, up to 10s, until the monitor has found every replica
+// usable: a busy machine may find them lagging at first, and reads then run
+// on the primary. A test that stopped a replica goes on after the 10s.
+func (s *switchyard) waitReplicas(sb *sandbox.Sandbox) {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, r := range sb.Replicas {
+		usable := regexp.MustCompile(`backend=` + regexp.QuoteMeta(r.Name) + ` state=usable|msg="backend readmitted" component=replication backend=` + regexp.QuoteMeta(r.Name) + ` `)
+		for !usable.MatchString(s.log.String()) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 // stop sends SIGTERM and waits for a clean exit.
