@@ -414,6 +414,10 @@ func TestPreparedStatementRouting(t *testing.T) {
 	read.Close()
 	write.Close()
 	db.Close()
+	// The first session's connections back in the pool first: a busy
+	// machine could otherwise give the second client a fresh primary
+	// connection, whose prepare it would keep for the next session.
+	waitIdlePools(t, p)
 	db2 := p.db(t, appUser, appPass, "")
 	db2.SetMaxOpenConns(1)
 	read2, err := db2.Prepare("SELECT @@server_id + ? - ?")
