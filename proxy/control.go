@@ -168,13 +168,7 @@ func (s *Server) CutOff(name string) int {
 			continue
 		}
 		b.abandonDials()
-		b.mu.Lock()
-		pools := make([]*userPool, 0, len(b.pools))
-		for _, p := range b.pools {
-			pools = append(pools, p)
-		}
-		b.mu.Unlock()
-		for _, p := range pools {
+		for _, p := range b.userPools() {
 			p.mu.Lock()
 			for bc := range p.inUse {
 				bc.nc.Close()

@@ -430,26 +430,25 @@ func (p *userPool) reap(now time.Time, all bool) {
 
 // reapIdle runs reap over every pool of the backend.
 func (b *Backend) reapIdle(now time.Time, all bool) {
-	b.mu.Lock()
-	pools := make([]*userPool, 0, len(b.pools))
-	for _, p := range b.pools {
-		pools = append(pools, p)
-	}
-	b.mu.Unlock()
-	for _, p := range pools {
+	for _, p := range b.userPools() {
 		p.reap(now, all)
 	}
 }
 
-// counts returns the connections in use and idle, over all users.
-func (b *Backend) counts() (inUse, idle int) {
+// userPools returns the backend's pools, one per user, as they are now.
+func (b *Backend) userPools() []*userPool {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	pools := make([]*userPool, 0, len(b.pools))
 	for _, p := range b.pools {
 		pools = append(pools, p)
 	}
-	b.mu.Unlock()
-	for _, p := range pools {
+	return pools
+}
+
+// counts returns the connections in use and idle, over all users.
+func (b *Backend) counts() (inUse, idle int) {
+	for _, p := range b.userPools() {
 		p.mu.Lock()
 		n := len(p.idle)
 		p.mu.Unlock()

@@ -218,16 +218,9 @@ func TestFailoverKill(t *testing.T) {
 	if id := writeServerID(t, p); id != primary.ServerID {
 		t.Errorf("a write after the failover ran on server %d, want %s (%d)", id, primary.Name, primary.ServerID)
 	}
-	db, err := sb.RootDB(primary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acked, wErrs, rErrs := w.checkLedger(db, primary.Name)
-	if rErrs > 0 {
-		t.Errorf("%d reads failed during the failover: %s", rErrs, w.readErrors())
-	}
-	t.Logf("kill -9: %s promoted %s after the kill, writes stopped for %s; %d acknowledged ids all on %s; %d writes failed (in flight), %d reads failed",
-		primary.Name, promoted.Round(time.Millisecond), gap.Round(time.Millisecond), acked, primary.Name, wErrs, rErrs)
+	acked, wErrs := checkFailoverLedger(t, w, sb, primary)
+	t.Logf("kill -9: %s promoted %s after the kill, writes stopped for %s; %d acknowledged ids all on %s; %d writes failed (in flight)",
+		primary.Name, promoted.Round(time.Millisecond), gap.Round(time.Millisecond), acked, primary.Name, wErrs)
 	outcome := restartOld(t, sb, p, old, primary)
 	double, window := sampler.result()
 	t.Logf("old primary %s after its restart: %s; samples with two writable servers: %d over %s", old.Name, outcome, double, window.Round(time.Millisecond))
@@ -267,14 +260,7 @@ func TestFailoverFreeze(t *testing.T) {
 	}
 	fenced := time.Since(thawed)
 	w.wait(100)
-	db, err := sb.RootDB(primary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acked, wErrs, rErrs := w.checkLedger(db, primary.Name)
-	if rErrs > 0 {
-		t.Errorf("%d reads failed during the failover: %s", rErrs, w.readErrors())
-	}
+	acked, wErrs := checkFailoverLedger(t, w, sb, primary)
 	double, window := sampler.result()
 	t.Logf("SIGSTOP: %s promoted %s after the freeze, writes stopped for %s; %d acknowledged ids all on %s; %d writes failed; old primary read-only %s after it thawed (two writable: %d samples over %s)",
 		primary.Name, promoted.Round(time.Millisecond), gap.Round(time.Millisecond), acked, primary.Name, wErrs,
@@ -465,14 +451,7 @@ func TestFailoverDuringSwitchover(t *testing.T) {
 	t.Logf("switchover with the primary killed half-way: %s: %s", ans.Status, ans.Error)
 	primary := p.waitNewPrimary(sb, old.Name, 30*time.Second)
 	w.wait(100)
-	db, err := sb.RootDB(primary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acked, wErrs, rErrs := w.checkLedger(db, primary.Name)
-	if rErrs > 0 {
-		t.Errorf("%d reads failed: %s", rErrs, w.readErrors())
-	}
+	acked, wErrs := checkFailoverLedger(t, w, sb, primary)
 	t.Logf("then failover to %s: %d acknowledged ids all there, %d writes failed", primary.Name, acked, wErrs)
 }
 
@@ -520,16 +499,25 @@ func TestFailoverNetworkCut(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	fenced := time.Since(healed)
+	acked, wErrs := checkFailoverLedger(t, w, sb, primary)
+	t.Logf("network cut: %s promoted %s after the cut, writes stopped for %s; %d acknowledged ids all on %s; %d writes failed; old primary read-only %s after the network healed",
+		primary.Name, promoted.Round(time.Millisecond), gap.Round(time.Millisecond), acked, primary.Name, wErrs, fenced.Round(time.Millisecond))
+}
+
+// checkFailoverLedger checks the ledger on the new primary (every
+// acknowledged id there) and that no read failed; it returns the
+// acknowledged ids and the failed writes for the log.
+func checkFailoverLedger(t *testing.T, w *workload, sb *sandbox.Sandbox, primary *sandbox.Server) (acked, writeErrors int) {
+	t.Helper()
 	db, err := sb.RootDB(primary)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acked, wErrs, rErrs := w.checkLedger(db, primary.Name)
-	if rErrs > 0 {
-		t.Errorf("%d reads failed: %s", rErrs, w.readErrors())
+	acked, writeErrors, readErrors := w.checkLedger(db, primary.Name)
+	if readErrors > 0 {
+		t.Errorf("%d reads failed during the failover: %s", readErrors, w.readErrors())
 	}
-	t.Logf("network cut: %s promoted %s after the cut, writes stopped for %s; %d acknowledged ids all on %s; %d writes failed; old primary read-only %s after the network healed",
-		primary.Name, promoted.Round(time.Millisecond), gap.Round(time.Millisecond), acked, primary.Name, wErrs, fenced.Round(time.Millisecond))
+	return acked, writeErrors
 }
 
 // waitReplicasUsable waits until Switchyard reads from every replica: a busy
