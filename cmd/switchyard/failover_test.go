@@ -234,8 +234,8 @@ func TestFailoverKill(t *testing.T) {
 func TestFailoverFreeze(t *testing.T) {
 	sb, p := startFailover(t)
 	w := startWorkload(t, p, sb, 3)
-	waitReplicasUsable(p, sb) // else reads run on the primary, and share its fate
 	w.wait(200)
+	waitReplicasUsable(p, sb) // else reads run on the primary, and share its fate
 	old := sb.Primary
 	frozen := time.Now()
 	if err := old.Pause(); err != nil {
@@ -379,8 +379,8 @@ func TestFailoverAsync(t *testing.T) {
 	sb := sandboxtest.New(t, sandbox.Options{Replicas: 2, Users: []sandbox.User{appAccount, otherAccount}, Async: true})
 	p := startProc(t, sb, failoverToken, failoverConfig(sb))
 	w := startWorkload(t, p, sb, 3)
-	waitReplicasUsable(p, sb) // else reads run on the primary, and share its fate
 	w.wait(200)
+	waitReplicasUsable(p, sb) // else reads run on the primary, and share its fate
 	old := sb.Primary
 	if err := old.Kill(); err != nil {
 		t.Fatal(err)
@@ -465,8 +465,8 @@ func TestFailoverNetworkCut(t *testing.T) {
 	}
 	sb, p := startFailover(t)
 	w := startWorkload(t, p, sb, 3)
-	waitReplicasUsable(p, sb) // else reads run on the primary, and share its fate
 	w.wait(200)
+	waitReplicasUsable(p, sb) // else reads run on the primary, and share its fate
 	old := sb.Primary
 	port := fmt.Sprint(old.Port)
 	rules := [][]string{
