@@ -28,7 +28,8 @@ type Monitor struct {
 	nudges     []chan struct{}
 	ready      chan struct{}
 	started    atomic.Bool
-	changing   atomic.Bool // a switchover or failover runs
+	changing   atomic.Bool // a switchover or failover runs, or writes are held for another Switchyard's
+	standby    atomic.Pointer[standbyID]
 	fo         failoverState
 	snap       atomic.Pointer[Snapshot]
 

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -42,7 +43,10 @@ type SwitchoverReport struct {
 	GTIDs string `json:"gtids"`
 	// WritesHeld is how long writes waited, from the hold to the release.
 	WritesHeld time.Duration `json:"writes_held"`
-	Steps      []SwitchoverStep
+	// PeersHeld counts the other Switchyards that held their writes too
+	// (see RunStandby).
+	PeersHeld int `json:"peers_held"`
+	Steps     []SwitchoverStep
 	// Repointed lists the servers now replicating from the new primary;
 	// NotRepointed, those that are not, with why (to fix by hand).
 	Repointed    []string
@@ -180,6 +184,7 @@ type switchover struct {
 	rep    *SwitchoverReport
 	held   time.Time
 	unhold func()
+	mark   *sql.Conn // holds switchoverKey on the old primary, for the other Switchyards
 }
 
 // Switchover moves the primary role to another backend; see
@@ -248,6 +253,13 @@ func (sw *switchover) run(ctx context.Context, from, to string) error {
 			sw.release()
 			return fmt.Errorf("%w: %v", ErrSwitchoverCalledOff, err)
 		}
+	}
+	if err := sw.step(ctx, "hold writes in the other Switchyards", from, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+		return sw.holdPeers(ctx, from)
+	}); err != nil {
+		sw.m.log.Warn("switchover goes on", "err", err)
 	}
 	old, _ := sw.db(ctx, from)
 	if err := sw.step(ctx, "make the primary read-only", from, func(ctx context.Context) error {
@@ -346,6 +358,13 @@ func (sw *switchover) release() {
 	sw.unhold()
 	sw.unhold = nil
 	sw.rep.WritesHeld = time.Since(sw.held)
+	if sw.mark != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sw.m.opts.Timeout)
+		_, _ = sw.mark.ExecContext(ctx, "DO RELEASE_LOCK(?)", switchoverKey)
+		cancel()
+		sw.mark.Close()
+		sw.mark = nil
+	}
 }
 
 func (sw *switchover) close() {

@@ -89,6 +89,9 @@ func (w *watcher) start(cfg *config.Config) error {
 	if cfg.Failover.Mode == config.FailoverAuto {
 		wg.Go(func() { mon.RunFailover(ctx, w.failoverOptions(cfg)) })
 	}
+	if cfg.Failover.Mode != config.FailoverOff && cfg.Failover.User != "" && w.srv != nil {
+		wg.Go(func() { mon.RunStandby(ctx, w.standbyOptions(cfg)) })
+	}
 	go func() {
 		wg.Wait()
 		close(done)
@@ -144,6 +147,27 @@ func (w *watcher) failoverOptions(cfg *config.Config) replication.FailoverOption
 			}
 		},
 		OnEvent: w.onFailover,
+	}
+}
+
+// standbyOptions has the proxy hold its writes while another Switchyard
+// switches over. The proxy exists once the monitor runs.
+func (w *watcher) standbyOptions(cfg *config.Config) replication.StandbyOptions {
+	return replication.StandbyOptions{
+		Account: failoverAccount(cfg.Failover),
+		Timeout: cfg.Failover.Timeout.Duration(),
+		HoldWrites: func() func() {
+			if p := w.srv(); p != nil {
+				return p.HoldWrites()
+			}
+			return func() {}
+		},
+		WaitQuiet: func(ctx context.Context) error {
+			if p := w.srv(); p != nil {
+				return p.WaitQuiet(ctx)
+			}
+			return nil
+		},
 	}
 }
 

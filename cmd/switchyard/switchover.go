@@ -229,7 +229,8 @@ func printSwitchover(w io.Writer, ans switchoverAnswer) {
 		return
 	}
 	if ans.Status == "done" {
-		fmt.Fprintf(w, "primary moved from %s to %s; writes held %s\n", rep.From, rep.To, rep.WritesHeld.Round(time.Millisecond))
+		fmt.Fprintf(w, "primary moved from %s to %s; writes held %s, here and in %d other Switchyards\n",
+			rep.From, rep.To, rep.WritesHeld.Round(time.Millisecond), rep.PeersHeld)
 	} else {
 		fmt.Fprintf(w, "switchover from %s to %s: %s\n", rep.From, rep.To, ans.Status)
 	}

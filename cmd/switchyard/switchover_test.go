@@ -226,7 +226,7 @@ func replicaStatus(t *testing.T, db *sql.DB, q string) map[string]string {
 func TestSwitchoverSeenByAnotherSwitchyard(t *testing.T) {
 	sb := sandboxtest.New(t, sandbox.Options{Replicas: 2, Users: []sandbox.User{appAccount, otherAccount}})
 	a, b := startProc(t, sb, failoverToken, failoverConfig(sb)), startProc(t, sb, failoverToken, failoverConfig(sb))
-	w := startWorkloadOf(t, b, sb, 3, true)
+	w := startWorkloadOf(t, b, sb, 3, false)
 	for _, r := range sb.Replicas {
 		a.waitUsable(r.Name)
 	}
@@ -234,6 +234,15 @@ func TestSwitchoverSeenByAnotherSwitchyard(t *testing.T) {
 	code, body := switchoverTo(a, sb.Replicas[0].Name)
 	if code != http.StatusOK {
 		t.Fatalf("POST /api/switchover: %d %s", code, body)
+	}
+	var ans switchoverAnswer
+	if err := json.Unmarshal([]byte(body), &ans); err != nil || ans.Report == nil {
+		t.Fatalf("switchover answer %s: %v", body, err)
+	}
+	// The other Switchyard held its writes too: none of its transactions
+	// was open on the old primary when it turned read-only.
+	if ans.Report.PeersHeld != 1 {
+		t.Errorf("%d other Switchyards held their writes, want 1", ans.Report.PeersHeld)
 	}
 	to := sb.Replicas[0]
 	w.wait(200)
@@ -248,5 +257,6 @@ func TestSwitchoverSeenByAnotherSwitchyard(t *testing.T) {
 	if wErrs+rErrs > 0 {
 		t.Errorf("clients of the other Switchyard saw %d write and %d read errors: %s", wErrs, rErrs, w.lastErrors())
 	}
-	t.Logf("switchover through one Switchyard, %d writes through the other, all on %s", acked, to.Name)
+	t.Logf("switchover through one Switchyard, %d writes (two in three in transactions) through the other, all on %s; writes held %s",
+		acked, to.Name, ans.Report.WritesHeld)
 }
