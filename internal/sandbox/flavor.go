@@ -213,6 +213,14 @@ func (f *flavor) installCommand(ctx context.Context, cnf string) *exec.Cmd {
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve")
 }
 
+// readOnlyArgs are the command-line options that start a server read-only.
+func (f *flavor) readOnlyArgs() []string {
+	if f.name == FlavorMySQL {
+		return []string{"--read-only=ON", "--super-read-only=ON"}
+	}
+	return []string{"--read-only=ON"}
+}
+
 // serverConfig returns the flavour's own my.cnf lines.
 func (f *flavor) serverConfig(role string) []string {
 	if f.name == FlavorMySQL {

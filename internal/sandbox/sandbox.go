@@ -99,7 +99,7 @@ func (sb *Sandbox) start(ctx context.Context) error {
 		return err
 	}
 	for i := range o.Replicas + 1 {
-		srv := &Server{Name: RolePrimary, Role: RolePrimary, Port: ports[i], ServerID: i + 1, fl: sb.flavor}
+		srv := &Server{Name: RolePrimary, Role: RolePrimary, Port: ports[i], ServerID: i + 1, fl: sb.flavor, sb: sb}
 		if i > 0 {
 			srv.Name, srv.Role = fmt.Sprintf("replica%d", i), RoleReplica
 		}
@@ -219,6 +219,28 @@ func (sb *Sandbox) startNew(ctx context.Context, srv *Server) error {
 // Servers returns the primary followed by the replicas.
 func (sb *Sandbox) Servers() []*Server {
 	return append([]*Server{sb.Primary}, sb.Replicas...)
+}
+
+// otherWritable reports whether a server of the sandbox other than srv is
+// running and says it is writable.
+func (sb *Sandbox) otherWritable(ctx context.Context, srv *Server) bool {
+	for _, o := range sb.Servers() {
+		if o == srv || o.Pid() == 0 {
+			continue
+		}
+		db, err := sb.RootDB(o)
+		if err != nil {
+			continue
+		}
+		qctx, cancel := context.WithTimeout(ctx, time.Second)
+		var ro int
+		err = db.QueryRowContext(qctx, "SELECT @@GLOBAL.read_only").Scan(&ro)
+		cancel()
+		if err == nil && ro == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // RootDB returns a pool connected to srv as root over TCP, with the password from

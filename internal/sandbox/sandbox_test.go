@@ -415,3 +415,63 @@ func TestDSN(t *testing.T) {
 		t.Errorf("ParseDSN(%q) = user %q pass %q addr %q net %q db %q", dsn, cfg.User, cfg.Passwd, cfg.Addr, cfg.Net, cfg.DBName)
 	}
 }
+
+// TestRestartReadOnlyWhenAnotherIsWritable: a server restarted while another
+// one of the sandbox takes writes (a replica promoted meanwhile) starts
+// read-only; with none writable, it starts as its my.cnf says.
+func TestRestartReadOnlyWhenAnotherIsWritable(t *testing.T) {
+	sb := sandboxtest.New(t, sandbox.Options{Replicas: 1})
+	ctx := ctxTimeout(t, 2*time.Minute)
+	d := sb.Dialect()
+	readOnly := func(srv *sandbox.Server) int {
+		t.Helper()
+		db, err := sb.RootDB(srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ro int
+		if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.read_only").Scan(&ro); err != nil {
+			t.Fatal(err)
+		}
+		return ro
+	}
+	restart := func() {
+		t.Helper()
+		if err := sb.Primary.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if err := sb.Primary.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart()
+	if ro := readOnly(sb.Primary); ro != 0 {
+		t.Errorf("primary restarted with only read-only replicas: read_only %d, want 0", ro)
+	}
+
+	if err := sb.Primary.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sb.RootDB(sb.Replicas[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{d.StopReplica, d.SetWritable} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := sb.Primary.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ro := readOnly(sb.Primary); ro != 1 {
+		t.Errorf("primary restarted while %s is writable: read_only %d, want 1", sb.Replicas[0].Name, ro)
+	}
+	if sb.Flavor == sandbox.FlavorMySQL {
+		var sro int
+		pdb, _ := sb.RootDB(sb.Primary)
+		if err := pdb.QueryRowContext(ctx, "SELECT @@GLOBAL.super_read_only").Scan(&sro); err != nil || sro != 1 {
+			t.Errorf("super_read_only %d (%v), want 1", sro, err)
+		}
+	}
+}

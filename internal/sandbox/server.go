@@ -42,6 +42,7 @@ type Server struct {
 
 	fl  *flavor   // the server's binaries
 	log io.Writer // Options.Log prefixed with Name, or nil
+	sb  *Sandbox  // the servers it restarts among
 
 	mu     sync.Mutex
 	proc   *process // nil before the first start
@@ -102,18 +103,28 @@ func (s *Server) Pid() int {
 // Start starts the server again after Stop or Kill, with the same datadir and port, and
 // returns once it accepts connections. A replica resumes replicating by itself. If ctx
 // has no deadline, Start gives up after two minutes.
+//
+// A server that finds another server of the sandbox writable (a replica was promoted
+// while it was down) starts read-only, whatever its my.cnf says, as a careful init
+// script does: never two primaries, not even for the moment it would take Switchyard
+// to fence it.
 func (s *Server) Start(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultStartTimeout)
 		defer cancel()
 	}
-	return s.start(ctx)
+	var args []string
+	if s.sb != nil && s.sb.otherWritable(ctx, s) {
+		args = s.fl.readOnlyArgs()
+	}
+	return s.start(ctx, args...)
 }
 
-// start launches mariadbd and waits until it answers on its socket. On failure the
-// process is killed and the error quotes the tail of this run's error log.
-func (s *Server) start(ctx context.Context) error {
+// start launches mariadbd with args after its defaults file and waits until it
+// answers on its socket. On failure the process is killed and the error quotes the
+// tail of this run's error log.
+func (s *Server) start(ctx context.Context, args ...string) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -138,7 +149,7 @@ func (s *Server) start(ctx context.Context) error {
 	// server, so teardown stays ours; Pdeathsig kills it if this process dies first. (The
 	// signal follows the forking OS thread, and the Go runtime does not retire threads
 	// unless a goroutine exits while locked to one, which this package never does.)
-	cmd := s.fl.command(context.Background(), s.fl.server, "--defaults-file="+s.configFile())
+	cmd := s.fl.command(context.Background(), s.fl.server, append([]string{"--defaults-file=" + s.configFile()}, args...)...)
 	cmd.Dir = s.DataDir
 	cmd.Stdout = io.Writer(logFile) // an *os.File is handed to the child as is
 	if s.log != nil {
