@@ -217,8 +217,11 @@ func eventually(timeout, interval time.Duration, check func() error) error {
 }
 
 // vipHolder returns which load balancer answers at the virtual IP.
-func vipHolder(ctx context.Context) (string, error) {
-	c := newSiteClient(2 * time.Second)
+func vipHolder(ctx context.Context) (string, error) { return vipHolderWithin(ctx, 2*time.Second) }
+
+// vipHolderWithin is vipHolder on a fresh connection with a timeout.
+func vipHolderWithin(ctx context.Context, timeout time.Duration) (string, error) {
+	c := newSiteClient(timeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+siteName+"/lb-health", nil)
 	if err != nil {
 		return "", err
