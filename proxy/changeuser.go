@@ -20,6 +20,8 @@ func (s *session) changeUser(p []byte) error {
 		return err
 	}
 	r.tls = s.overTLS
+	// An authentication exchange may read from the client again.
+	s.clientReadDeadline(s.srv.opts().HandshakeTimeout)
 	cred, err := s.authenticate(r, s.scramble)
 	if err != nil {
 		if errors.Is(err, errAccessDenied) {

@@ -212,3 +212,32 @@ func mysqlCode(err error) uint16 {
 	}
 	return 0
 }
+
+// TestIdleDeadlineKeptAcrossCommands: the idle deadline, left armed across
+// commands rather than moved for each, never cuts off a client that has not
+// been silent for timeouts.idle, and cuts off one that has.
+func TestIdleDeadlineKeptAcrossCommands(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	fp := startFakeProxy(t, 0, func(o *Options) { o.IdleTimeout = idle })
+	r := fp.login(t, 0)
+	// Busy for four times the timeout, never silent for more than a third
+	// of it: every ping is answered.
+	var silent time.Time
+	for end := time.Now().Add(4 * idle); ; time.Sleep(idle / 3) {
+		r.command([]byte{mysql.COM_PING})
+		if p := r.read(); p[0] != 0x00 {
+			t.Fatalf("COM_PING during %s of activity: packet 0x%02x, want OK", 4*idle, p[0])
+		}
+		if silent = time.Now(); silent.After(end) {
+			break
+		}
+	}
+	_ = r.c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r.c.seq = 0
+	r.expectErr(codeInactivity)
+	if after := time.Since(silent); after < idle {
+		t.Errorf("cut off after %s of silence, want at least timeouts.idle %s", after, idle)
+	} else {
+		t.Logf("cut off after %s of silence (timeouts.idle %s)", after.Round(time.Millisecond), idle)
+	}
+}

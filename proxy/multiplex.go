@@ -56,7 +56,7 @@ func (s *session) handBackWhenIdle() error {
 		return err
 	}
 	// The waker moved the read deadline: put it back.
-	s.deadline = true
+	s.deadline, s.idleUntil = true, time.Time{}
 	s.idleDeadline()
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err

@@ -271,6 +271,8 @@ func (s *session) localInfile(bc *backendConn, f frame) error {
 		return err
 	}
 	for {
+		// Each packet of the file within net_read, as the server bounds it.
+		s.clientReadDeadline(s.srv.opts().NetReadTimeout)
 		cf, err := s.client.readFrameHeader()
 		if err != nil {
 			return clientGone{err}

@@ -93,6 +93,9 @@ type session struct {
 	parkedAt atomic.Int64 // unix nanos handBackWhenIdle began waiting for the client; 0: not waiting
 	woken    bool         // wakeParked cut that wait short
 	deadline bool         // the client's read deadline may be set
+	// idleUntil is the idle deadline armed on the client connection (see
+	// idleDeadline); zero when another deadline, or none, is in force.
+	idleUntil time.Time
 
 	busy          atomic.Bool                 // a command is running
 	active        atomic.Pointer[backendConn] // backend connection of the running command
