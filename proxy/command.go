@@ -380,7 +380,7 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 	if err := s.followPrimary(); err != nil {
 		return err
 	}
-	awaited, demotedOnce := false, false
+	awaited, demotedOnce, lostOnce := false, false, false
 	for attempt := 0; ; attempt++ {
 		if s.enterGate(d.Target == router.TargetPrimary) {
 			// Held by a switchover: the primary may be another now.
@@ -412,8 +412,25 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 		s.retryable = onReplica && c.Kind == router.KindRead
 		s.reroutable = onReplica
 		s.demotable = target == router.TargetPrimary && !demotedOnce && s.followsTopology() && !s.inTransaction() && s.route.Autocommit
+		s.primaryRetryable = target == router.TargetPrimary && c.Kind == router.KindRead && !lostOnce && s.followsTopology() && s.canHandBack()
 		err = exec(bc, target)
-		s.reroutable, s.demotable = false, false
+		s.reroutable, s.demotable, s.primaryRetryable = false, false, false
+		if errors.Is(err, errRetryPrimary) {
+			// A read (a causal fallback, or no replica usable) lost the
+			// primary before any of its answer went out: it runs again
+			// on the server that takes over. Nothing the session holds
+			// was only on that connection.
+			lostOnce = true
+			if s.awaitNewPrimary() {
+				if err := s.followPrimary(); err != nil {
+					return err
+				}
+				continue
+			}
+			s.sendError(newSQLError(codeLostBackend, "Lost connection to primary %s (%s) during a read, and no other server took over writes",
+				bc.backend.Name, bc.backend.Addr))
+			return nil
+		}
 		if errors.Is(err, errRefused) && target == router.TargetPrimary {
 			// The primary refused the statement as read-only before
 			// running it: a switchover (maybe another Switchyard's)
@@ -471,6 +488,11 @@ func refusedAsWrite(code uint16) bool {
 // errRetry asks for a read to run again elsewhere: its replica failed before
 // any byte of the answer reached the client.
 var errRetry = errors.New("retry the read on another server")
+
+// errRetryPrimary asks for a read to run again on the next primary: the
+// primary failed before any byte of the answer reached the client (see
+// session.primaryRetryable).
+var errRetryPrimary = errors.New("retry the read on the next primary")
 
 // forwardTo sends the command p to bc and relays the response with relay
 // (nil: the command has no response). A failed primary connection ends the
@@ -553,6 +575,12 @@ func (s *session) backendFailed(bc *backendConn, err error) error {
 	}
 	if c.missing != 0 {
 		return fmt.Errorf("backend %s lost inside a packet already sent to the client: %w", bc.backend.Addr, err)
+	}
+	if s.primaryRetryable && unsent {
+		s.primary = nil
+		s.dropConn(bc)
+		s.retries.Inc()
+		return errRetryPrimary
 	}
 	se.message += "; switchyard closes this session because its server state is gone"
 	s.sendError(se)

@@ -134,3 +134,64 @@ func TestReadWaitsForReplicaDuringFailover(t *testing.T) {
 		t.Errorf("a read during the failover answered %q, want the replica's", got)
 	}
 }
+
+// TestReadOnPrimaryFollowsFailover: a read running on the primary (no
+// replica usable) that loses it before any of the answer went out runs
+// again on the primary that replaces it, and the session goes on. Inside
+// a transaction, whose state died with the primary, the client hears of it.
+func TestReadOnPrimaryFollowsFailover(t *testing.T) {
+	var primary atomic.Value
+	primary.Store("primary")
+	fp := startFakeProxy(t, 1, func(o *Options) {
+		o.Backends[0].Role, o.Backends[1].Role = replication.RoleAuto, replication.RoleAuto
+		o.Primary = func() string { return primary.Load().(string) }
+		// Only the primary is usable: reads fall back to it.
+		o.Health = func(name string) bool { return name == primary.Load().(string) }
+		o.AwaitFailover = 10 * time.Second
+	})
+	const read = "SELECT * FROM t"
+	dies := func(c *fakeConn, cmd fakeCommand) fakeReply {
+		switch cmd.text {
+		case read:
+			c.nc.Close() // the primary dies; the monitor sees a new one soon
+			go func() {
+				time.Sleep(200 * time.Millisecond)
+				primary.Store("replica1")
+			}()
+			return fakeOK{}
+		case "START TRANSACTION":
+			return fakeOK{status: fakeIdle | mysql.SERVER_STATUS_IN_TRANS}
+		}
+		return nil
+	}
+	fp.primary.setScript(dies)
+	fp.replicas[0].setScript(answer(read, rowsOf("a", "new primary")))
+	db := fp.db(t, "")
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var got string
+	if err := conn.QueryRowContext(t.Context(), read).Scan(&got); err != nil || got != "new primary" {
+		t.Fatalf("a read on the primary that died: %q, %v; want the new primary's answer", got, err)
+	}
+	if err := conn.PingContext(t.Context()); err != nil {
+		t.Errorf("the session after the read: %v", err)
+	}
+	conn.Close() // the pool has one connection
+
+	// In a transaction on the new primary, which dies in turn: not run
+	// again.
+	fp.replicas[0].setScript(dies)
+	primary.Store("replica1")
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var me *driver.MySQLError
+	if err := tx.QueryRow(read).Scan(&got); !errors.As(err, &me) || me.Number != codeLostBackend {
+		t.Errorf("a read in a transaction on the primary that died: %q, %v; want error %d", got, err, codeLostBackend)
+	}
+}
