@@ -191,25 +191,31 @@ func (m *Monitor) holdForPeer(ctx context.Context, conn *sql.Conn, p string, slo
 func (m *Monitor) awaitSwitchoverEnd(ctx context.Context, conn *sql.Conn, p string, deadline time.Time) string {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
-	markGone, connOK := false, true
+	var markGone time.Time // when the switchover lock was first seen released
+	connOK := true
 	for {
 		s := m.Snapshot()
+		old, _ := s.Backend(p)
 		switch {
-		case s.Primary != "" && s.Primary != p && s.Usable(s.Primary):
+		case s.Primary != "" && s.Primary != p && !s.Conflict && s.Usable(s.Primary):
 			return "the monitor sees the new primary " + s.Primary
-		case markGone && s.Primary == p:
+		case !markGone.IsZero() && s.Primary == p && !s.Conflict && !old.ReadOnly && old.CheckedAt.After(markGone):
+			// Seen writable by a probe begun after the lock went: not a
+			// stale view of it from before the switchover (which the
+			// monitor keeps as the primary while it also sees the new
+			// one writable).
 			return "the switchover was called off"
 		case time.Now().After(deadline):
 			return "the bound on a hold passed"
 		}
-		if connOK {
+		if connOK && markGone.IsZero() {
 			holder, err := usedLock(ctx, conn, switchoverKey)
 			switch {
 			case isKilled(err):
 			case err != nil:
 				connOK = false // the old primary went away: the monitor will tell
-			default:
-				markGone = holder == 0
+			case holder == 0:
+				markGone = time.Now()
 			}
 		}
 		for _, b := range m.backends {
