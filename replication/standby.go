@@ -134,6 +134,7 @@ func (m *Monitor) standBy(ctx context.Context, p string, o StandbyOptions) error
 	}
 	m.standby.Store(&standbyID{backend: p, id: id})
 	defer m.standby.Store(nil)
+	var ignored int64 // the last holder of the switchover lock found not to be a Switchyard
 	for m.Snapshot().Primary == p {
 		var woken int
 		err := conn.QueryRowContext(ctx, "SELECT SLEEP(1)").Scan(&woken)
@@ -144,8 +145,18 @@ func (m *Monitor) standBy(ctx context.Context, p string, o StandbyOptions) error
 		if err != nil {
 			return err
 		}
-		if holder == 0 || !m.changing.CompareAndSwap(false, true) {
-			continue // nothing to do, or this Switchyard is the one changing the topology
+		if holder == 0 {
+			continue
+		}
+		if ours, err := ownAccount(ctx, conn, holder); err != nil || !ours {
+			if err == nil && holder != ignored {
+				m.log.Warn("a connection of another account holds "+switchoverKey+" on the primary: ignored", "backend", p, "connection", holder)
+			}
+			ignored = holder
+			continue
+		}
+		if !m.changing.CompareAndSwap(false, true) {
+			continue // this Switchyard is the one changing the topology
 		}
 		m.holdForPeer(ctx, conn, p, slot, o)
 		m.changing.Store(false)
@@ -265,7 +276,12 @@ func (sw *switchover) holdPeers(ctx context.Context, from string) error {
 	own := sw.m.standby.Load()
 	pending := map[int]int64{}
 	for n, id := range ids {
-		if id.Valid && !(own != nil && own.backend == from && own.id == id.Int64) {
+		if !id.Valid || own != nil && own.backend == from && own.id == id.Int64 {
+			continue
+		}
+		if ours, err := ownAccount(ctx, conn, id.Int64); err != nil {
+			return err
+		} else if ours {
 			pending[n] = id.Int64
 		}
 	}
@@ -301,6 +317,21 @@ func (sw *switchover) holdPeers(ctx context.Context, from string) error {
 		}
 	}
 	return nil
+}
+
+// ownAccount reports whether the connection id is logged in with the same
+// user as conn. Any user may take a user lock of any name: only the locks
+// of the failover account's connections are a Switchyard's word, so that an
+// application cannot hold every Switchyard's writes with GET_LOCK. Without
+// the PROCESS privilege, PROCESSLIST shows only the user's own connections,
+// which is all this needs.
+func ownAccount(ctx context.Context, conn *sql.Conn, id int64) (bool, error) {
+	var n int
+	err := retryKilled(func() error {
+		return conn.QueryRowContext(ctx,
+			"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND USER = SUBSTRING_INDEX(USER(), '@', 1)", id).Scan(&n)
+	})
+	return n > 0, err
 }
 
 // usedLock returns the connection holding the user lock key, 0 for none.

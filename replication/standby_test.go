@@ -2,6 +2,7 @@ package replication_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sync"
 	"testing"
@@ -148,4 +149,57 @@ func (p *peer) waitReleased(t *testing.T, n int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestStandbyIgnoresOtherAccounts: user locks are anyone's to take. An
+// application holding the switchover lock does not make a Switchyard hold
+// its writes, and one holding a stand-by slot is not waited for.
+func TestStandbyIgnoresOtherAccounts(t *testing.T) {
+	sb := sandboxtest.New(t, sandbox.Options{})
+	acct := replication.Account{User: "root", Password: sb.Opts.RootPassword,
+		ReplicationUser: sandbox.ReplicationUser, ReplicationPassword: sandbox.ReplicationPassword}
+	app := sb.Opts.Users[0]
+	adb, err := sql.Open("mysql", sb.Primary.DSN(app.Name, app.Password, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adb.Close()
+	attacker, err := adb.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Close()
+	for _, key := range []string{"switchyard.peer.0", "switchyard.switchover"} {
+		var got int
+		if err := attacker.QueryRowContext(t.Context(), "SELECT GET_LOCK(?, 0)", key).Scan(&got); err != nil || got != 1 {
+			t.Fatalf("%s takes %s: %d, %v", app.Name, key, got, err)
+		}
+	}
+	m := startMonitor(t, sb, testOptions(sb, false))
+	p := standBy(t, sb, acct, func(context.Context) error { return nil })
+	time.Sleep(2500 * time.Millisecond) // two stand-by sleeps and more
+	p.mu.Lock()
+	holds := len(p.writableAtQuiet)
+	p.mu.Unlock()
+	if holds != 0 {
+		t.Errorf("the peer held its writes %d times for an application's lock", holds)
+	}
+
+	if _, err := attacker.ExecContext(t.Context(), "DO RELEASE_LOCK('switchyard.switchover')"); err != nil {
+		t.Fatal(err)
+	}
+	timeout := 2 * time.Second
+	rep, err := m.Switchover(t.Context(), replication.SwitchoverOptions{Target: sb.Replicas[0].Name, Account: acct, Timeout: timeout})
+	if err != nil {
+		t.Fatalf("switchover: %v (%+v)", err, rep)
+	}
+	for _, st := range rep.Steps {
+		if st.Step == "hold writes in the other Switchyards" && st.Took >= timeout {
+			t.Errorf("the switchover waited %s for the stand-by slot an application holds", st.Took)
+		}
+	}
+	if rep.PeersHeld != 1 {
+		t.Errorf("peers held: %d, want the one Switchyard standing by", rep.PeersHeld)
+	}
+	p.waitReleased(t, 1)
 }
