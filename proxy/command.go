@@ -412,7 +412,7 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 		s.retryable = onReplica && c.Kind == router.KindRead
 		s.reroutable = onReplica
 		s.demotable = target == router.TargetPrimary && !demotedOnce && s.followsTopology() && !s.inTransaction() && s.route.Autocommit
-		s.primaryRetryable = target == router.TargetPrimary && c.Kind == router.KindRead && !lostOnce && s.followsTopology() && s.canHandBack()
+		s.primaryRetryable = target == router.TargetPrimary && c.Kind == router.KindRead && !lostOnce && s.followsTopology()
 		err = exec(bc, target)
 		s.reroutable, s.demotable, s.primaryRetryable = false, false, false
 		if errors.Is(err, errRetryPrimary) {
@@ -576,7 +576,7 @@ func (s *session) backendFailed(bc *backendConn, err error) error {
 	if c.missing != 0 {
 		return fmt.Errorf("backend %s lost inside a packet already sent to the client: %w", bc.backend.Addr, err)
 	}
-	if s.primaryRetryable && unsent {
+	if s.primaryRetryable && unsent && s.canHandBack() {
 		s.primary = nil
 		s.dropConn(bc)
 		s.retries.Inc()
