@@ -101,12 +101,10 @@ func (m *Monitor) RunFailover(ctx context.Context, o FailoverOptions) {
 		o.After = 2 * time.Second
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Second
+		o.Timeout = defaultOpTimeout
 	}
-	select {
-	case <-ctx.Done():
+	if !m.awaitReady(ctx) {
 		return
-	case <-m.ready:
 	}
 	t := time.NewTicker(m.opts.Interval)
 	defer t.Stop()

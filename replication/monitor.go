@@ -156,6 +156,20 @@ func (m *Monitor) Stats() Stats { return m.snap.Load().Stats }
 // first, Ready never closes.
 func (m *Monitor) Ready() <-chan struct{} { return m.ready }
 
+// awaitReady waits until the monitor is Ready; false when ctx ends first.
+func (m *Monitor) awaitReady(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-m.ready:
+		return true
+	}
+}
+
+// defaultOpTimeout bounds each wait of a topology change (failover.timeout
+// when unset).
+const defaultOpTimeout = 5 * time.Second
+
 // Recheck asks for a probe of the named backend now rather than at its next turn, for
 // instance after a write failed on it with a read-only error. It never blocks; unknown
 // names are ignored.

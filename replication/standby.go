@@ -70,12 +70,10 @@ type standbyID struct {
 // Run must be running.
 func (m *Monitor) RunStandby(ctx context.Context, o StandbyOptions) {
 	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Second
+		o.Timeout = defaultOpTimeout
 	}
-	select {
-	case <-ctx.Done():
+	if !m.awaitReady(ctx) {
 		return
-	case <-m.ready:
 	}
 	var lastErr string
 	for ctx.Err() == nil {
@@ -85,10 +83,9 @@ func (m *Monitor) RunStandby(ctx context.Context, o StandbyOptions) {
 				m.log.Info("stand-by connection lost; other Switchyards' switchovers will not wait for this one's writes until it is back",
 					"backend", p, "err", err)
 			}
+			lastErr = ""
 			if err != nil {
 				lastErr = err.Error()
-			} else {
-				lastErr = ""
 			}
 		}
 		select {

@@ -205,7 +205,7 @@ func (m *Monitor) Switchover(ctx context.Context, o SwitchoverOptions) (*Switcho
 		return nil, fmt.Errorf("%w: no account to change the topology with (failover.user)", ErrSwitchoverRefused)
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Second
+		o.Timeout = defaultOpTimeout
 	}
 	from, to, err := planSwitchover(m.Snapshot(), o.Target)
 	if err != nil {
