@@ -34,13 +34,7 @@ func TestLoginWhilePrimaryDown(t *testing.T) {
 // reach the primary (nothing sent) waits for the new primary and runs
 // there, instead of failing.
 func TestWriteWaitsForFailover(t *testing.T) {
-	var primary atomic.Value
-	primary.Store("primary")
-	fp := startFakeProxy(t, 1, func(o *Options) {
-		o.Backends[0].Role, o.Backends[1].Role = replication.RoleAuto, replication.RoleAuto
-		o.Primary = func() string { return primary.Load().(string) }
-		o.AwaitFailover = 10 * time.Second
-	})
+	fp, primary := startMovableProxy(t, func(o *Options) { o.AwaitFailover = 10 * time.Second })
 	const write = "INSERT INTO t VALUES (1)"
 	fp.replicas[0].setScript(answer(write, fakeOK{status: fakeIdle, affected: 1}))
 	fp.primary.close()
@@ -66,12 +60,7 @@ func TestWriteWaitsForFailover(t *testing.T) {
 // write waits for the new primary and runs there. Inside a transaction the
 // refusal reaches the client.
 func TestWriteFollowsDemotion(t *testing.T) {
-	var primary atomic.Value
-	primary.Store("primary")
-	fp := startFakeProxy(t, 1, func(o *Options) {
-		o.Backends[0].Role, o.Backends[1].Role = replication.RoleAuto, replication.RoleAuto
-		o.Primary = func() string { return primary.Load().(string) }
-	})
+	fp, primary := startMovableProxy(t, nil)
 	const write = "INSERT INTO t VALUES (1)"
 	readOnly := fakeErr{1290, "HY000", "The MariaDB server is running with the --read-only option so it cannot execute this statement"}
 	fp.primary.setScript(func(_ *fakeConn, cmd fakeCommand) fakeReply {
@@ -140,13 +129,10 @@ func TestReadWaitsForReplicaDuringFailover(t *testing.T) {
 // again on the primary that replaces it, and the session goes on. Inside
 // a transaction, whose state died with the primary, the client hears of it.
 func TestReadOnPrimaryFollowsFailover(t *testing.T) {
-	var primary atomic.Value
-	primary.Store("primary")
-	fp := startFakeProxy(t, 1, func(o *Options) {
-		o.Backends[0].Role, o.Backends[1].Role = replication.RoleAuto, replication.RoleAuto
-		o.Primary = func() string { return primary.Load().(string) }
+	fp, primary := startMovableProxy(t, func(o *Options) {
 		// Only the primary is usable: reads fall back to it.
-		o.Health = func(name string) bool { return name == primary.Load().(string) }
+		primary := o.Primary
+		o.Health = func(name string) bool { return name == primary() }
 		o.AwaitFailover = 10 * time.Second
 	})
 	const read = "SELECT * FROM t"
@@ -194,4 +180,21 @@ func TestReadOnPrimaryFollowsFailover(t *testing.T) {
 	if err := tx.QueryRow(read).Scan(&got); !errors.As(err, &me) || me.Number != codeLostBackend {
 		t.Errorf("a read in a transaction on the primary that died: %q, %v; want error %d", got, err, codeLostBackend)
 	}
+}
+
+// startMovableProxy is startFakeProxy with one replica, both backends
+// without a pinned role and the primary named by the returned value, which
+// the test moves (a monitor seeing a switchover or failover).
+func startMovableProxy(t *testing.T, mod func(*Options)) (*fakeProxy, *atomic.Value) {
+	t.Helper()
+	primary := new(atomic.Value)
+	primary.Store("primary")
+	fp := startFakeProxy(t, 1, func(o *Options) {
+		o.Backends[0].Role, o.Backends[1].Role = replication.RoleAuto, replication.RoleAuto
+		o.Primary = func() string { return primary.Load().(string) }
+		if mod != nil {
+			mod(o)
+		}
+	})
+	return fp, primary
 }
