@@ -222,6 +222,8 @@ type Routing struct {
 type Admin struct {
 	Listen string `yaml:"listen" json:"listen"` // "" disables the admin listener
 	Token  string `yaml:"token" json:"token"`   // bearer token; "" = none
+	// Pprof serves Go's profiler under /debug/pprof/ (behind the token).
+	Pprof bool `yaml:"pprof" json:"pprof"`
 }
 
 // Timeouts bounds client and backend operations.

@@ -63,7 +63,7 @@ func TestFull(t *testing.T) {
 			Consistency: ConsistencyEventual, SessionWindow: Duration(2 * time.Second), CausalWait: Duration(250 * time.Millisecond),
 			ImplicitTransactions: ImplicitTxLazy, NoReplica: NoReplicaError, ReadFromPrimary: true,
 		},
-		Admin: Admin{Listen: "", Token: "admin-token"},
+		Admin: Admin{Listen: "", Token: "admin-token", Pprof: true},
 		Timeouts: Timeouts{Connect: Duration(time.Second), Handshake: Duration(3 * time.Second),
 			NetRead: Duration(5 * time.Second), Backend: Duration(750 * time.Millisecond)},
 		Pool:    Pool{MaxOpen: 8, MaxIdle: 8, WaitTimeout: Duration(100 * time.Millisecond), ReleaseIdle: 0},

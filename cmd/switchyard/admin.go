@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -116,6 +117,10 @@ func newAdmin(opts adminOptions) *admin {
 	a.mux.Handle("POST /api/switchover", a.auth(http.HandlerFunc(a.switchover)))
 	a.mux.Handle("GET /api/queries", a.auth(http.HandlerFunc(a.queries)))
 	a.mux.Handle("POST /api/queries/reset", a.auth(http.HandlerFunc(a.resetQueries)))
+	// Go's profiler, for measuring the proxy under load (admin.pprof).
+	a.mux.Handle("GET /debug/pprof/", a.auth(a.pprof(http.HandlerFunc(pprof.Index))))
+	a.mux.Handle("GET /debug/pprof/profile", a.auth(a.pprof(http.HandlerFunc(pprof.Profile))))
+	a.mux.Handle("GET /debug/pprof/trace", a.auth(a.pprof(http.HandlerFunc(pprof.Trace))))
 	registerConsole(a.mux) // GET / and GET /console/{file}, without the token (console.go)
 	return a
 }
@@ -212,6 +217,19 @@ func (a *admin) auth(h http.Handler) http.Handler {
 		if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="switchyard"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token (admin.token)")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// pprof serves h only while admin.pprof is on in the running
+// configuration: profiles show the program's inner workings (and a CPU
+// profile costs a little while it runs), so they are off by default.
+func (a *admin) pprof(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.opts.Reloader.config().Admin.Pprof {
+			writeError(w, http.StatusNotFound, "profiling is off: set admin.pprof to true to serve "+r.URL.Path)
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -212,6 +212,41 @@ func TestAdminAuth(t *testing.T) {
 	}
 }
 
+// TestAdminPprof serves Go's profiler behind the token when admin.pprof is
+// on, and nothing when it is off (the default).
+func TestAdminPprof(t *testing.T) {
+	f := newAdminFixture(t, "admin:\n  token: \""+testToken+"\"\n  pprof: true\n", nil)
+	for _, tc := range []struct {
+		path, token string
+		want        int
+		body        string // in the answer
+	}{
+		{"/debug/pprof/", "", http.StatusUnauthorized, "admin.token"},
+		{"/debug/pprof/", testToken, http.StatusOK, "goroutine"},
+		{"/debug/pprof/goroutine?debug=1", testToken, http.StatusOK, "goroutine profile"},
+		{"/debug/pprof/profile?seconds=1", "", http.StatusUnauthorized, "admin.token"},
+		{"/debug/pprof/profile?seconds=1", testToken, http.StatusOK, ""},
+	} {
+		w := f.do("GET", tc.path, tc.token)
+		if w.Code != tc.want || !strings.Contains(w.Body.String(), tc.body) {
+			t.Errorf("GET %s with token %q: status %d, want %d with %q in the body; body starts %.200q", tc.path, tc.token, w.Code, tc.want, tc.body, w.Body)
+		}
+		if w.Code == http.StatusOK && w.Body.Len() == 0 {
+			t.Errorf("GET %s: empty profile", tc.path)
+		}
+	}
+
+	off := newAdminFixture(t, "", nil)
+	for _, p := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/profile?seconds=1", "/debug/pprof/trace"} {
+		w := off.do("GET", p, "")
+		var e struct{ Error string }
+		decode(t, w, &e)
+		if w.Code != http.StatusNotFound || !strings.Contains(e.Error, "admin.pprof") {
+			t.Errorf("GET %s with admin.pprof off: %d %q, want 404 naming admin.pprof", p, w.Code, e.Error)
+		}
+	}
+}
+
 func TestAdminNoToken(t *testing.T) {
 	f := newAdminFixture(t, "", nil)
 	for _, p := range []string{"/metrics", "/api/backends", "/api/config", "/api/status"} {
