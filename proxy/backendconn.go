@@ -71,7 +71,7 @@ func dialBackend(ctx context.Context, b *Backend, key poolKey, cred *credential,
 	// monitor abandons (frozen, unreachable) must not hold a session for the
 	// rest of the timeout waiting for its greeting.
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	bc := &backendConn{pconn: newPconn(nc, backendBufSize), backend: b, key: key, db: db}
+	bc := &backendConn{pconn: newBackendPconn(nc), backend: b, key: key, db: db}
 	err = bc.login(ctx, key, cred, db, b.tlsInForce())
 	if !stop() {
 		// Cut short (the error is then a deadline error), or just as the

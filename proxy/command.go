@@ -518,7 +518,9 @@ func (s *session) forwardTo(bc *backendConn, p []byte, relay func(*backendConn, 
 	s.sent = time.Now()
 	bc.seq = 0
 	err := bc.writePacket(p)
-	if err == nil {
+	if err == nil && relay != nil {
+		err = bc.flushAwait() // sent by relay's first read
+	} else if err == nil {
 		err = bc.flush()
 	}
 	if err == nil && relay != nil {

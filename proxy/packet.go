@@ -35,6 +35,7 @@ type pconn struct {
 	bw  *bufio.Writer
 	seq uint8 // sequence id expected next / to use next
 
+	sock  *sock         // the socket under br and bw, when flushAwait can hold a command (backends)
 	buf   []byte        // reusable buffer for whole logical packets
 	small *bufio.Writer // the own writer while bw is borrowed (see borrowWriter)
 
@@ -87,9 +88,19 @@ func newPconn(nc net.Conn, size int) *pconn {
 	return &pconn{nc: nc, br: bufio.NewReaderSize(nc, size), bw: bufio.NewWriterSize(nc, size)}
 }
 
+// newBackendPconn returns the pconn of a backend connection: over a plain
+// socket, its buffers go through a sock (see flushAwait).
+func newBackendPconn(nc net.Conn) *pconn {
+	s := newSock(nc)
+	if s == nil {
+		return newPconn(nc, backendBufSize)
+	}
+	return &pconn{nc: nc, sock: s, br: bufio.NewReaderSize(s, backendBufSize), bw: bufio.NewWriterSize(s, backendBufSize)}
+}
+
 // reset replaces the underlying connection (after a TLS upgrade) keeping buffers.
 func (c *pconn) reset(nc net.Conn) {
-	c.nc = nc
+	c.nc, c.sock = nc, nil
 	c.br.Reset(nc)
 	c.bw.Reset(nc)
 }
@@ -187,6 +198,19 @@ func (c *pconn) writePacket(payload []byte) error {
 }
 
 func (c *pconn) flush() error { return c.bw.Flush() }
+
+// flushAwait is flush for a command whose answer the caller reads next:
+// over a sock, the command is held and goes out at the start of that read,
+// which then waits for the answer without a wasted read(2) (see sock).
+func (c *pconn) flushAwait() error {
+	if c.sock == nil {
+		return c.bw.Flush()
+	}
+	c.sock.holding = true
+	err := c.bw.Flush()
+	c.sock.holding = false
+	return err
+}
 
 // writeHeader writes a frame header byte by byte: a [4]byte handed to
 // bufio.Writer.Write would escape to the heap, once per relayed row.
