@@ -35,11 +35,12 @@ func (s *session) command() error {
 	s.client.shrinkBuf()
 	s.client.seq = 0
 	nc := s.client.nc
-	s.idleDeadline()
+	now := time.Now() // the wait for the next command starts
+	s.idleDeadline(now)
 	if s.srv.isDraining() && !s.inTransaction() {
 		return errQuit // Shutdown raced with the deadline reset
 	}
-	err := s.handBackWhenIdle()
+	err := s.handBackWhenIdle(now)
 	if err == nil && s.srv.isDraining() && !s.inTransaction() {
 		return errQuit // Shutdown's wake-up may have been undone there
 	}
@@ -192,8 +193,8 @@ func shortCommand(p []byte) *sqlError {
 // left in place, across commands, while it is still at least timeouts.idle
 // away: a client is cut off after between timeouts.idle and 9/8 of it of
 // silence, never before. A deadline that fired, or another one set since,
-// is armed afresh.
-func (s *session) idleDeadline() {
+// is armed afresh. now is the time the wait begins.
+func (s *session) idleDeadline(now time.Time) {
 	t := s.srv.opts().IdleTimeout
 	if t <= 0 {
 		if s.deadline {
@@ -202,7 +203,6 @@ func (s *session) idleDeadline() {
 		}
 		return
 	}
-	now := time.Now()
 	if !s.idleUntil.IsZero() && s.idleUntil.Sub(now) >= t {
 		return
 	}
@@ -321,8 +321,9 @@ func (s *session) query(p []byte) error {
 			return err
 		}
 		s.afterWrite(c, bc)
-		s.note(c, target, bc, time.Now()) // a write's window starts when it finished
-		s.observe(bc, cmdQuery, c.Kind)
+		now := time.Now()
+		s.note(c, target, bc, now) // a write's window starts when it finished
+		s.observe(bc, cmdQuery, c.Kind, now)
 		return nil
 	})
 }
@@ -338,7 +339,7 @@ func (s *session) decide(c router.Class) (d router.Decision, ok bool) {
 	}
 	d = router.Decide(c, &s.route, s.policy, s.started)
 	if d.Target == router.TargetRefuse {
-		s.srv.countReason(d.Reason)
+		s.countReason(d.Reason)
 		s.sendError(errReadOnlyTx)
 		return d, false
 	}
@@ -372,7 +373,7 @@ func (s *session) endReadOnlyTx() {
 // answering runs once more, elsewhere; one that the replica's read-only
 // session refused as a write runs on the primary.
 func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn, router.Target) error) error {
-	s.srv.countReason(d.Reason)
+	s.countReason(d.Reason)
 	s.dg.reason = d.Reason
 	if d.Target == router.TargetPrimary {
 		s.awaitPrimary()
@@ -454,7 +455,7 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 				"backend", bc.backend.Name, "class", c.String())
 			s.rerouted = true
 			d = router.Decision{Target: router.TargetPrimary, Reason: "replica_refused"}
-			s.srv.countReason(d.Reason)
+			s.countReason(d.Reason)
 			s.dg.reason = d.Reason
 			s.awaitPrimary()
 			continue

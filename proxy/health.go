@@ -10,7 +10,10 @@ import (
 
 // usable reports whether b may serve reads now.
 func (s *Server) usable(b *Backend) bool {
-	if b.drained.Load() || b.failedUntil.Load() > time.Now().UnixNano() {
+	if b.drained.Load() {
+		return false
+	}
+	if until := b.failedUntil.Load(); until != 0 && until > time.Now().UnixNano() {
 		return false
 	}
 	if h := s.opts().Health; h != nil {

@@ -187,13 +187,22 @@ func (bm *backendMetrics) countStatement(route, cmd int, kind router.Kind) {
 	c.Inc()
 }
 
-// countReason counts a routing decision by its rule.
-func (s *Server) countReason(reason string) {
+// countReason counts a routing decision by its rule. The session keeps
+// the counter of its last rule: most sessions repeat theirs.
+func (s *session) countReason(reason string) {
+	if s.reasonCount == nil || reason != s.reason {
+		s.reason, s.reasonCount = reason, s.srv.reasonCounter(reason)
+	}
+	s.reasonCount.Inc()
+}
+
+// reasonCounter returns the counter of routing decisions made by reason.
+func (s *Server) reasonCounter(reason string) prometheus.Counter {
 	c, ok := s.reasons.Load(reason)
 	if !ok {
 		c, _ = s.reasons.LoadOrStore(reason, s.m.routed.WithLabelValues(reason))
 	}
-	c.(prometheus.Counter).Inc()
+	return c.(prometheus.Counter)
 }
 
 // countError counts an error packet with code.
@@ -205,9 +214,8 @@ func (m *metrics) countError(code uint16) {
 	c.(prometheus.Counter).Inc()
 }
 
-// observe records one statement that ran on bc.
-func (s *session) observe(bc *backendConn, cmd int, kind router.Kind) {
-	now := time.Now()
+// observe records one statement that ran on bc and ended at now.
+func (s *session) observe(bc *backendConn, cmd int, kind router.Kind, now time.Time) {
 	started, sent := s.started, s.sent
 	route := 0
 	if bc != s.primary {

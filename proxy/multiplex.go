@@ -29,7 +29,7 @@ import (
 // negative ReleaseIdle turns that off), and the session can let go of them,
 // it hands them back (handBack). It returns the client read error, if any:
 // the caller deals with it as with the command's.
-func (s *session) handBackWhenIdle() error {
+func (s *session) handBackWhenIdle(now time.Time) error {
 	if !s.holdsConns() || !s.canHandBack() {
 		return nil
 	}
@@ -44,7 +44,7 @@ func (s *session) handBackWhenIdle() error {
 	// none can come after the session stopped waiting.
 	s.parkMu.Lock()
 	s.woken = false
-	s.parkedAt.Store(time.Now().UnixNano())
+	s.parkedAt.Store(now.UnixNano())
 	s.parkMu.Unlock()
 	_, err := s.client.br.Peek(1)
 	s.parkMu.Lock()
@@ -57,7 +57,7 @@ func (s *session) handBackWhenIdle() error {
 	}
 	// The waker moved the read deadline: put it back.
 	s.deadline, s.idleUntil = true, time.Time{}
-	s.idleDeadline()
+	s.idleDeadline(time.Now())
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
 	}
@@ -70,6 +70,9 @@ func (s *session) holdsConns() bool { return s.primary != nil || len(s.replicas)
 // contended reports whether another session waits for a connection to a
 // backend this session holds one to.
 func (s *session) contended() bool {
+	if poolWaiters.Load() == 0 {
+		return false // no session waits for any pool
+	}
 	if s.primary != nil && s.primary.pool.contended() {
 		return true
 	}
@@ -87,10 +90,13 @@ func (s *session) canHandBack() bool {
 	if s.inTransaction() || s.route.Pins != 0 || s.route.UserVars || !s.route.Autocommit || s.cursor || s.warnings != 0 || s.route.FoundRows {
 		return false
 	}
-	for _, st := range s.stmts {
-		if st.pendingLong {
-			return false
+	if s.longPending {
+		for _, st := range s.stmts {
+			if st.pendingLong {
+				return false
+			}
 		}
+		s.longPending = false
 	}
 	return true
 }

@@ -149,8 +149,10 @@ func (p *userPool) acquire(ctx context.Context, key poolKey, cred *credential, d
 			waitStart := time.Now()
 			p.backend.countWait()
 			p.waiting.Add(1)
+			poolWaiters.Add(1)
 			defer func() {
 				p.waiting.Add(-1)
+				poolWaiters.Add(-1)
 				p.backend.waited(time.Since(waitStart))
 			}()
 		}
@@ -257,6 +259,11 @@ func (p *userPool) use(bc *backendConn, owner *session) {
 	}
 	p.inUse[bc] = owner
 }
+
+// poolWaiters counts the sessions waiting in acquire, over every pool of
+// the process: while none wait, a session learns it from one load instead
+// of asking each pool it holds a connection of, before every command.
+var poolWaiters atomic.Int32
 
 // contended reports whether sessions are waiting for a connection.
 func (p *userPool) contended() bool { return p.waiting.Load() > 0 }

@@ -85,6 +85,13 @@ type session struct {
 	okBuf []byte      // scratch for OK packets being rewritten
 
 	retries prometheus.Counter
+	// reason and reasonCount are the routing reason counted last and its
+	// counter (countReason).
+	reason      string
+	reasonCount prometheus.Counter
+	// longPending: some statement may have pendingLong set (canHandBack
+	// looks at them only then).
+	longPending bool
 
 	// inFlight: a statement is past the write gate, or a transaction is
 	// open (gate.go).

@@ -134,7 +134,7 @@ func (s *session) prepare(p []byte) error {
 	}
 	err = s.forwardTo(bc, p, func(bc *backendConn, _ byte) error { return s.relayPrepare(bc, sql, c) })
 	if err == nil {
-		s.observe(bc, cmdPrepare, c.Kind)
+		s.observe(bc, cmdPrepare, c.Kind, time.Now())
 	}
 	return err
 }
@@ -312,8 +312,9 @@ func (s *session) executeOn(bc *backendConn, target router.Target, st *stmt, p [
 	s.afterWrite(st.class, bc)
 	st.last = bc
 	st.pendingLong = false
-	s.note(st.class, target, bc, time.Now()) // a write's window starts when it finished
-	s.observe(bc, cmdExecute, st.class.Kind)
+	now := time.Now()
+	s.note(st.class, target, bc, now) // a write's window starts when it finished
+	s.observe(bc, cmdExecute, st.class.Kind, now)
 	return nil
 }
 
@@ -384,6 +385,7 @@ func (s *session) stmtCommand(p []byte) error {
 		return s.forwardTo(bc, p, s.relayFetch)
 	case mysql.COM_STMT_SEND_LONG_DATA:
 		st.longData, st.pendingLong = true, true
+		s.longPending = true
 		bc, _, err := s.connFor(router.Decision{Target: router.TargetPrimary})
 		if err != nil {
 			return nil // no response possible; the execute will report
