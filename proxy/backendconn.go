@@ -200,7 +200,7 @@ func (bc *backendConn) queryValueWithin(q string, d time.Duration) (string, erro
 	case 0x00:
 		return "", nil
 	}
-	columns, _, _ := mysql.LengthEncodedInt(first)
+	columns, _, _ := lenEncInt(first)
 	skip := int(columns)
 	if bc.caps&mysql.CLIENT_DEPRECATE_EOF == 0 {
 		skip++
@@ -227,7 +227,7 @@ func (bc *backendConn) queryValueWithin(q string, d time.Duration) (string, erro
 			}
 			return value, nil
 		case value == "" && len(p) > 0 && p[0] != 0xfb:
-			v, _, _, err := mysql.LengthEncodedString(p)
+			v, _, _, err := lenEncString(p)
 			if err == nil {
 				value = string(v)
 			}

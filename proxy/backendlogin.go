@@ -146,8 +146,8 @@ func (bc *backendConn) authResult(plugin string, scramble []byte, cred *credenti
 		switch p[0] {
 		case 0x00:
 			if len(p) >= 5 {
-				_, _, n := mysql.LengthEncodedInt(p[1:])
-				_, _, m := mysql.LengthEncodedInt(p[1+n:])
+				_, _, n := lenEncInt(p[1:])
+				_, _, m := lenEncInt(p[1+n:])
 				if i := 1 + n + m; len(p) >= i+2 {
 					bc.status = binary.LittleEndian.Uint16(p[i:])
 				}

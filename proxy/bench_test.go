@@ -94,6 +94,10 @@ func benchRelay(b *testing.B, rows, rowSize int) {
 // BenchmarkRelaySmallResult relays a one-row result, as a point select.
 func BenchmarkRelaySmallResult(b *testing.B) { benchRelay(b, 1, 120) }
 
+// BenchmarkRelayRangeResult relays 100 rows of 120 bytes, as sysbench's
+// range selects (oltp_read_only) return.
+func BenchmarkRelayRangeResult(b *testing.B) { benchRelay(b, 100, 120) }
+
 // BenchmarkRelayLargeResult relays 10,000 rows of 1 KiB.
 func BenchmarkRelayLargeResult(b *testing.B) { benchRelay(b, 10000, 1024) }
 

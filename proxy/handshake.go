@@ -113,7 +113,7 @@ func parseHandshakeResponse(p []byte) (*handshakeResponse, error) {
 	r.user = string(user)
 	switch {
 	case r.caps&mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0:
-		n, isNull, k := mysql.LengthEncodedInt(rest)
+		n, isNull, k := lenEncInt(rest)
 		if isNull || k == 0 || uint64(len(rest)-k) < n {
 			return nil, fmt.Errorf("%w: bad auth data length", errBadHandshake)
 		}
@@ -165,21 +165,21 @@ type Attribute struct {
 // length-encoded total, then length-encoded name and value strings. A
 // declared length must fit.
 func parseAttributes(b []byte) ([]Attribute, error) {
-	n, isNull, k := mysql.LengthEncodedInt(b)
+	n, isNull, k := lenEncInt(b)
 	if isNull || k == 0 || uint64(len(b)-k) < n {
 		return nil, errors.New("bad connection attributes length")
 	}
 	b = b[k : k+int(n)]
 	var attrs []Attribute
 	for len(b) > 0 {
-		name, _, k, err := mysql.LengthEncodedString(b)
+		name, _, k, err := lenEncString(b)
 		if err != nil {
 			return nil, errors.New("bad connection attribute name")
 		}
 		if k >= len(b) { // go-mysql reads an empty string there
 			return nil, fmt.Errorf("connection attribute %q without a value", name)
 		}
-		value, _, m, err := mysql.LengthEncodedString(b[k:])
+		value, _, m, err := lenEncString(b[k:])
 		if err != nil {
 			return nil, errors.New("bad connection attribute value")
 		}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // The MySQL packet framing: a 3-byte little-endian payload length, a 1-byte
@@ -298,3 +300,44 @@ type errDstWrite struct{ err error }
 
 func (e errDstWrite) Error() string { return e.err.Error() }
 func (e errDstWrite) Unwrap() error { return e.err }
+
+// lenEncInt reads a length-encoded integer from the start of b, as
+// mysql.LengthEncodedInt does, but n is 0 when b ends before the integer
+// does: go-mysql's version indexes past the end of a short b, and b comes
+// from a peer.
+func lenEncInt(b []byte) (num uint64, isNull bool, n int) {
+	if len(b) == 0 {
+		return 0, true, 0
+	}
+	need := 1
+	switch b[0] {
+	case 0xfc:
+		need = 3
+	case 0xfd:
+		need = 4
+	case 0xfe:
+		need = 9
+	}
+	if len(b) < need {
+		return 0, false, 0
+	}
+	return mysql.LengthEncodedInt(b)
+}
+
+// lenEncString reads a length-encoded string from the start of b, as
+// mysql.LengthEncodedString does, with an error rather than a panic or a
+// wrong slice when b does not hold it whole (a short integer, or a length
+// beyond b, up to 2^64-1).
+func lenEncString(b []byte) (s []byte, isNull bool, n int, err error) {
+	num, isNull, k := lenEncInt(b)
+	switch {
+	case k == 0:
+		return nil, false, 0, io.ErrUnexpectedEOF
+	case isNull:
+		return b[k:k], true, k, nil
+	case num > uint64(len(b)-k):
+		return nil, false, k, io.ErrUnexpectedEOF
+	}
+	end := k + int(num)
+	return b[k:end:end], false, end, nil
+}

@@ -96,7 +96,7 @@ type okLayout struct {
 func parseOKLayout(p []byte) okLayout {
 	i := 1
 	for range 2 { // affected rows, last insert id
-		_, _, n := mysql.LengthEncodedInt(p[min(i, len(p)):])
+		_, _, n := lenEncInt(p[min(i, len(p)):])
 		if n == 0 || i+n > len(p) {
 			return okLayout{}
 		}
@@ -137,11 +137,11 @@ func (s *session) relayOK(bc *backendConn, f frame) (uint16, error) {
 	status := binary.LittleEndian.Uint16(p[l.status:])
 	bc.status = status
 	s.warnings = binary.LittleEndian.Uint16(p[l.status+2:])
-	if affected, _, n := mysql.LengthEncodedInt(p[1:]); n > 0 {
+	if affected, _, n := lenEncInt(p[1:]); n > 0 {
 		if p[0] == 0x00 {
 			s.dg.rowsAffected += affected
 		}
-		if id, _, _ := mysql.LengthEncodedInt(p[1+n:]); id != 0 && bc == s.primary {
+		if id, _, _ := lenEncInt(p[1+n:]); id != 0 && bc == s.primary {
 			s.insertID, bc.insertID = id, id
 		}
 	}
@@ -149,7 +149,7 @@ func (s *session) relayOK(bc *backendConn, f frame) (uint16, error) {
 	if l.rest < len(p) {
 		// With CLIENT_SESSION_TRACK the message is length-encoded and the
 		// state changes follow it.
-		msg, _, n, err := mysql.LengthEncodedString(p[l.rest:])
+		msg, _, n, err := lenEncString(p[l.rest:])
 		if err == nil {
 			info = msg
 			if status&statusStateChanged != 0 {
@@ -179,30 +179,30 @@ func (s *session) relayOK(bc *backendConn, f frame) (uint16, error) {
 // answer reports only what Switchyard ignores (MySQL's statement_id comes
 // with every one) allocates nothing.
 func (s *session) learnState(bc *backendConn, b []byte) {
-	data, _, _, err := mysql.LengthEncodedString(b)
+	data, _, _, err := lenEncString(b)
 	if err != nil {
 		return
 	}
 	for len(data) > 0 {
 		typ := data[0]
-		entry, _, n, err := mysql.LengthEncodedString(data[1:])
+		entry, _, n, err := lenEncString(data[1:])
 		if err != nil {
 			return
 		}
 		data = data[1+n:]
 		switch typ {
 		case trackSystemVariables:
-			name, _, k, err := mysql.LengthEncodedString(entry)
+			name, _, k, err := lenEncString(entry)
 			if err != nil {
 				continue
 			}
-			value, _, _, err := mysql.LengthEncodedString(entry[k:])
+			value, _, _, err := lenEncString(entry[k:])
 			if err != nil {
 				continue
 			}
 			s.noteVar(bc, name, value)
 		case trackSchema:
-			db, _, _, err := mysql.LengthEncodedString(entry)
+			db, _, _, err := lenEncString(entry)
 			if err == nil {
 				s.db = string(db)
 				bc.db = s.db
@@ -213,7 +213,7 @@ func (s *session) learnState(bc *backendConn, b []byte) {
 			if len(entry) == 0 || entry[0] != 0 {
 				continue
 			}
-			if set, _, _, err := mysql.LengthEncodedString(entry[1:]); err == nil && len(set) > 0 {
+			if set, _, _, err := lenEncString(entry[1:]); err == nil && len(set) > 0 {
 				s.lastGTID = string(set)
 			}
 		}
