@@ -182,7 +182,7 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (*result
 	}
 	res.Finished = time.Now()
 	res.Summary = summarize(cases, o.targets, res.Runs)
-	res.Targets = checkTargets(res.Summary)
+	res.Targets = checkTargets(res.Summary, o.poolMaxOpen)
 
 	fmt.Fprintln(stdout)
 	res.writeText(stdout)

@@ -158,24 +158,29 @@ func TestDelta(t *testing.T) {
 }
 
 func TestCheckTargets(t *testing.T) {
-	row := func(test string, ps string, threads int, syRelay, cpu float64, reconnects int64) summaryRow {
+	// relayCPU is the relay's CPU per query in us; cpu Switchyard's over it.
+	row := func(test string, ps string, threads int, syRelay, relayCPU, cpu float64, reconnects int64) summaryRow {
+		w := workload{Test: strings.TrimSuffix(test, skipTrxSuffix), SkipTrx: strings.HasSuffix(test, skipTrxSuffix)}
 		return summaryRow{
-			Case: benchCase{Workload: workload{Test: test}, PSMode: ps, Threads: threads},
+			Case: benchCase{Workload: w, PSMode: ps, Threads: threads},
 			Targets: map[target]targetSummary{
-				targetRelay:      {Runs: 1, QPS: 1000},
-				targetSwitchyard: {Runs: 1, QPS: 1000 * syRelay, Reconnects: reconnects},
+				targetRelay:      {Runs: 1, QPS: 1000, CPUPerQueryUs: relayCPU},
+				targetSwitchyard: {Runs: 1, QPS: 1000 * syRelay, Reconnects: reconnects, CPUPerQueryUs: relayCPU * cpu},
 			},
 			SwitchyardVsRelay: syRelay, CPUVsRelay: cpu,
 		}
 	}
 	checks := checkTargets([]summaryRow{
-		row("oltp_point_select", "auto", 8, 0.96, 1.1, 0), // QPS missed
-		row("oltp_read_only", "auto", 64, 1.01, 1.3, 0),   // CPU missed
-		row("oltp_read_write", "auto", 256, 0.99, 1.0, 1), // QPS and errors missed
-		row("oltp_read_write", "disable", 8, 0.5, 1.0, 0), // no QPS target without prepared statements
-		row("oltp_point_select", "auto", 1, 0.5, 1.0, 0),  // no QPS target at 1 thread
-		row("oltp_update_index", "auto", 64, 0.5, 1.0, 0), // no QPS target for this test
-	})
+		row("oltp_point_select", "auto", 8, 0.96, 40, 1.05, 0),        // QPS missed
+		row("oltp_read_only+skip-trx", "auto", 64, 0.98, 40, 1.06, 0), // met: CPU within 1.07x
+		row("oltp_read_only+skip-trx", "auto", 8, 1.0, 20, 1.09, 0),   // met: CPU within the relay's + 2 us (1.1x)
+		row("oltp_read_write", "auto", 64, 1.01, 40, 1.08, 0),         // CPU missed: above 1.07x and + 2 us
+		row("oltp_read_write", "auto", 256, 0.99, 40, 1.5, 1),         // QPS (pool 16 < 256) and errors missed; no CPU target at 256
+		row("oltp_read_write", "auto", 16, 0.5, 40, 1.5, 0),           // no target at 16 threads
+		row("oltp_read_only", "auto", 64, 0.5, 40, 1.5, 0),            // no target for read_only in transactions
+		row("oltp_read_write", "disable", 8, 0.5, 40, 1.5, 0),         // no target without prepared statements
+		row("oltp_update_index", "auto", 64, 0.5, 40, 1.5, 0),         // no target for this test
+	}, 16)
 	type key struct {
 		Test, Goal string
 		Threads    int
@@ -192,15 +197,22 @@ func TestCheckTargets(t *testing.T) {
 	}
 	want := []key{
 		{"oltp_point_select", goalQPS, 8},
-		{"oltp_read_only", goalCPU, 64},
+		{"oltp_read_write", goalCPU, 64},
 		{"oltp_read_write", goalQPS, 256},
 		{"oltp_read_write", goalErrors, 256},
 	}
 	if diff := cmp.Diff(want, missed); diff != "" {
 		t.Errorf("missed targets (-want +got):\n%s", diff)
 	}
-	if qps != 3 {
-		t.Errorf("%d QPS checks, want 3", qps)
+	if qps != 5 {
+		t.Errorf("%d QPS checks, want 5", qps)
+	}
+	// With a pool as large as the thread count, 256 threads have no target
+	// but errors.
+	for _, c := range checkTargets([]summaryRow{row("oltp_read_write", "auto", 256, 0.5, 40, 1.5, 0)}, 0) {
+		if c.Goal != goalErrors {
+			t.Errorf("256 threads with a pool of one connection per thread: a %q target", c.Goal)
+		}
 	}
 }
 
