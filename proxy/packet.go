@@ -204,8 +204,10 @@ func (c *pconn) flush() error { return c.bw.Flush() }
 // flushAwait is flush for a command whose answer the caller reads next:
 // over a sock, the command is held and goes out at the start of that read,
 // which then waits for the answer without a wasted read(2) (see sock).
+// With bytes in the read buffer already, that read would not happen: the
+// command goes out now.
 func (c *pconn) flushAwait() error {
-	if c.sock == nil {
+	if c.sock == nil || c.br.Buffered() > 0 {
 		return c.bw.Flush()
 	}
 	c.sock.holding = true

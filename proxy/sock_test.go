@@ -291,3 +291,32 @@ func TestSockNotOverTLS(t *testing.T) {
 		t.Fatal("the sock stays after the connection is replaced (TLS)")
 	}
 }
+
+// TestSockBufferedBeforeCommand sends the command at once when bytes wait
+// in the read buffer already: the next read takes them without reaching
+// the socket, and would never send a held command.
+func TestSockBufferedBeforeCommand(t *testing.T) {
+	c, peer := sockPair(t)
+	if _, err := peer.Write([]byte("stale")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := c.br.Peek(1); err != nil || b[0] != 's' {
+		t.Fatalf("peek: %q %v", b, err)
+	}
+	c.seq = 0
+	if err := c.writePacket([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.flushAwait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.sock.pending) != 0 {
+		t.Fatal("the command is held while the read buffer has bytes")
+	}
+	b := make([]byte, 8)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(peer, b); err != nil || string(b[4:]) != "ping" {
+		t.Fatalf("the server got %q (%v), want the command", b, err)
+	}
+}
