@@ -34,6 +34,14 @@ type sock struct {
 
 	holding bool   // Write keeps bytes in pending instead of sending them
 	pending []byte // a command to send at the start of the next Read
+
+	// The state of a Read with a held command, for readStep.
+	step   func(uintptr) bool // s.readStep
+	p      []byte
+	n      int
+	err    error
+	sent   bool
+	failed bool // err is the write's
 }
 
 // newSock returns a sock for nc, or nil when nc is not a plain socket (TLS,
@@ -47,7 +55,9 @@ func newSock(nc net.Conn) *sock {
 	if err != nil {
 		return nil
 	}
-	return &sock{Conn: nc, raw: raw}
+	s := &sock{Conn: nc, raw: raw}
+	s.step = s.readStep
+	return s
 }
 
 // maxPending is the largest held command whose buffer is kept afterwards.
@@ -81,32 +91,10 @@ func (s *sock) Read(p []byte) (int, error) {
 	if len(s.pending) == 0 {
 		return s.Conn.Read(p)
 	}
-	var (
-		n      int
-		err    error
-		sent   bool
-		failed bool // err is a write error
-	)
-	rerr := s.raw.Read(func(fd uintptr) bool {
-		if !sent {
-			sent = true
-			if err = s.sendHeld(int(fd)); err != nil {
-				failed = true
-				return true
-			}
-			return false // the answer cannot be here yet: wait for it
-		}
-		for {
-			n, err = syscall.Read(int(fd), p)
-			if err != syscall.EINTR {
-				break
-			}
-		}
-		if err == syscall.EAGAIN {
-			return false // woken without data: wait again
-		}
-		return true
-	})
+	s.p, s.n, s.err, s.sent, s.failed = p, 0, nil, false, false
+	rerr := s.raw.Read(s.step)
+	n, err, failed := s.n, s.err, s.failed
+	s.p, s.err = nil, nil
 	s.dropPending()
 	switch {
 	case rerr != nil:
@@ -119,6 +107,31 @@ func (s *sock) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// readStep is Read's function for RawConn.Read, called first right after
+// the readiness is cleared, then whenever epoll reports the socket
+// readable; true ends the read. It is a method value made once (step): a
+// closure made per read would be allocated per statement.
+func (s *sock) readStep(fd uintptr) bool {
+	if !s.sent {
+		s.sent = true
+		if s.err = s.sendHeld(int(fd)); s.err != nil {
+			s.failed = true
+			return true
+		}
+		return false // the answer cannot be here yet: wait for it
+	}
+	for {
+		s.n, s.err = syscall.Read(int(fd), s.p)
+		if s.err != syscall.EINTR {
+			break
+		}
+	}
+	if s.err == syscall.EAGAIN {
+		return false // woken without data: wait again
+	}
+	return true
 }
 
 // sendHeld writes the held command on fd. What the socket does not take at

@@ -320,3 +320,27 @@ func TestSockBufferedBeforeCommand(t *testing.T) {
 		t.Fatalf("the server got %q (%v), want the command", b, err)
 	}
 }
+
+// TestSockAllocatesNothing checks that a round trip through a held
+// command allocates nothing.
+func TestSockAllocatesNothing(t *testing.T) {
+	c, peer := sockPair(t)
+	go echo(peer, 0)
+	_ = c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	cmd := []byte("SELECT 1")
+	if n := testing.AllocsPerRun(200, func() {
+		c.seq = 0
+		if err := c.writePacket(cmd); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.flushAwait(); err != nil {
+			t.Fatal(err)
+		}
+		c.seq = 1
+		if _, err := c.readPacket(0); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("a round trip allocates %.1f times", n)
+	}
+}
