@@ -198,3 +198,51 @@ func startMovableProxy(t *testing.T, mod func(*Options)) (*fakeProxy, *atomic.Va
 	})
 	return fp, primary
 }
+
+// TestLoginWaitsDuringFailover: a client that logs in while the primary is
+// down and no replica is usable yet (the one being promoted, the others
+// being repointed) waits, as a read does, and logs in on the replica that
+// comes back or on the new primary, instead of failing.
+func TestLoginWaitsDuringFailover(t *testing.T) {
+	t.Run("a replica comes back", func(t *testing.T) {
+		var replicaUp, primaryDown atomic.Bool
+		fp := startFakeProxy(t, 1, func(o *Options) {
+			o.Health = func(name string) bool { return name != "replica1" || replicaUp.Load() }
+			o.NoPrimary = primaryDown.Load
+			o.AwaitFailover = 10 * time.Second
+		})
+		const read = "SELECT * FROM t"
+		fp.replicas[0].setScript(answer(read, rowsOf("a", "replica")))
+		fp.primary.close()
+		primaryDown.Store(true)
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			replicaUp.Store(true)
+		}()
+		db := fp.db(t, "")
+		if got := queryString(t, db, read); got != "replica" {
+			t.Errorf("a read from a login during the failover answered %q, want the replica's", got)
+		}
+	})
+	t.Run("the new primary takes over", func(t *testing.T) {
+		var primaryDown atomic.Bool
+		fp, primary := startMovableProxy(t, func(o *Options) {
+			o.Health = func(name string) bool { return false } // no replica usable
+			o.NoPrimary = primaryDown.Load
+			o.AwaitFailover = 10 * time.Second
+		})
+		const read = "SELECT * FROM t"
+		fp.replicas[0].setScript(answer(read, rowsOf("a", "new primary")))
+		fp.primary.close()
+		primaryDown.Store(true)
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			primary.Store("replica1") // promoted
+			primaryDown.Store(false)
+		}()
+		db := fp.db(t, "")
+		if got := queryString(t, db, read); got != "new primary" {
+			t.Errorf("a read from a login during the failover answered %q, want the new primary's", got)
+		}
+	})
+}

@@ -242,6 +242,21 @@ func (s *session) attachAtLogin() error {
 		}
 	}
 	bc, rerr := s.replicaConn()
+	if errors.Is(rerr, errNoReplica) {
+		// A failover under way: the replica being promoted and the others
+		// repointed are out of rotation for a moment. Wait, as a read
+		// does, for a replica or for the new primary.
+		o := s.srv.opts()
+		down := o.NoPrimary != nil && o.NoPrimary()
+		if s.awaitReadable() {
+			bc, rerr = s.replicaConn()
+		} else if down && !o.NoPrimary() {
+			if err = s.attachPrimary(); err == nil {
+				s.defaultSQLMode = s.primary.backend.sqlMode()
+				return nil
+			}
+		}
+	}
 	if rerr != nil {
 		if err == nil {
 			err = newSQLError(codeConnRefused, "switchyard: no primary to connect to now (%v), and no replica: %v", s.srv.primary().Name, rerr)
