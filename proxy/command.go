@@ -413,14 +413,18 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 		s.retryable = onReplica && c.Kind == router.KindRead
 		s.reroutable = onReplica
 		s.demotable = target == router.TargetPrimary && !demotedOnce && s.followsTopology() && !s.inTransaction() && s.route.Autocommit
-		s.primaryRetryable = target == router.TargetPrimary && c.Kind == router.KindRead && !lostOnce && s.followsTopology()
+		// A SET changes only the session's state on the connection (SET
+		// GLOBAL is a write): run again on the next primary, it leaves the
+		// same state there. Django sends one as each connection opens.
+		s.primaryRetryable = target == router.TargetPrimary && (c.Kind == router.KindRead || c.Kind == router.KindSet) &&
+			!lostOnce && s.followsTopology()
 		err = exec(bc, target)
 		s.reroutable, s.demotable, s.primaryRetryable = false, false, false
 		if errors.Is(err, errRetryPrimary) {
-			// A read (a causal fallback, or no replica usable) lost the
-			// primary before any of its answer went out: it runs again
-			// on the server that takes over. Nothing the session holds
-			// was only on that connection.
+			// A read (a causal fallback, or no replica usable) or a SET
+			// lost the primary before any of its answer went out: it
+			// runs again on the server that takes over. Nothing the
+			// session holds was only on that connection.
 			lostOnce = true
 			if s.awaitNewPrimary() {
 				if err := s.followPrimary(); err != nil {
@@ -428,7 +432,7 @@ func (s *session) run(c router.Class, d router.Decision, exec func(*backendConn,
 				}
 				continue
 			}
-			s.sendError(newSQLError(codeLostBackend, "Lost connection to primary %s (%s) during a read, and no other server took over writes",
+			s.sendError(newSQLError(codeLostBackend, "Lost connection to primary %s (%s) before it answered, and no other server took over writes",
 				bc.backend.Name, bc.backend.Addr))
 			return nil
 		}

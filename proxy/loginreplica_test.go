@@ -246,3 +246,30 @@ func TestLoginWaitsDuringFailover(t *testing.T) {
 		}
 	})
 }
+
+// TestSetOnPrimaryFollowsFailover: a SET (Django sends one as each
+// connection opens) that loses the primary before it answered runs again
+// on the primary that replaces it: it changes only the session's state.
+func TestSetOnPrimaryFollowsFailover(t *testing.T) {
+	fp, primary := startMovableProxy(t, func(o *Options) { o.AwaitFailover = 10 * time.Second })
+	const set = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+	fp.primary.setScript(func(c *fakeConn, cmd fakeCommand) fakeReply {
+		if cmd.text == set {
+			c.nc.Close() // the primary dies; the monitor sees a new one soon
+			go func() {
+				time.Sleep(200 * time.Millisecond)
+				primary.Store("replica1")
+			}()
+			return fakeOK{}
+		}
+		return nil
+	})
+	fp.replicas[0].setScript(answer(set, fakeOK{status: fakeIdle}))
+	db := fp.db(t, "")
+	if _, err := db.Exec(set); err != nil {
+		t.Fatalf("a SET on the primary that died: %v", err)
+	}
+	if !fp.replicas[0].receivedQuery(set) {
+		t.Error("the new primary never received the SET")
+	}
+}

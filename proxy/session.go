@@ -64,10 +64,11 @@ type session struct {
 	cursor         bool   // a prepared statement opened a cursor
 	insertID       uint64 // the session's LAST_INSERT_ID(), from the primary's OK packets
 	retryable      bool   // the running command may run again if its replica fails
-	// primaryRetryable: the running command is a read on the primary; if
-	// the primary fails before any of the answer went out, and the
-	// session's state can follow it to another connection (canHandBack,
-	// asked only then), it runs again on the primary that replaces it.
+	// primaryRetryable: the running command is a read or a SET on the
+	// primary; if the primary fails before any of the answer went out, and
+	// the session's state can follow it to another connection
+	// (canHandBack, asked only then), it runs again on the primary that
+	// replaces it.
 	primaryRetryable bool
 	// reroutable: a refusal from the replica running the command (see
 	// refusedAsWrite) moves it to the primary; rerouted: it did.
