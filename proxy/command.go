@@ -133,7 +133,7 @@ func (s *session) awaitCommand() error {
 	}
 	if n := br.Buffered(); n >= 4 {
 		h, _ := br.Peek(4)
-		if size := int(h[0]) | int(h[1])<<8 | int(h[2])<<16; 4+size <= n {
+		if 4+frameAt(h).n <= n {
 			return nil
 		}
 	}

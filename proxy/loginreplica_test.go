@@ -204,6 +204,23 @@ func startMovableProxy(t *testing.T, mod func(*Options)) (*fakeProxy, *atomic.Va
 // being repointed) waits, as a read does, and logs in on the replica that
 // comes back or on the new primary, instead of failing.
 func TestLoginWaitsDuringFailover(t *testing.T) {
+	// loginDuring logs a client in while the primary is down and no replica
+	// is usable, and reads; 200 ms later, over ends the failover.
+	loginDuring := func(t *testing.T, fp *fakeProxy, primaryDown *atomic.Bool, over func(), want string) {
+		t.Helper()
+		const read = "SELECT * FROM t"
+		fp.replicas[0].setScript(answer(read, rowsOf("a", want)))
+		fp.primary.close()
+		primaryDown.Store(true)
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			over()
+		}()
+		db := fp.db(t, "")
+		if got := queryString(t, db, read); got != want {
+			t.Errorf("a read from a login during the failover answered %q, want %q", got, want)
+		}
+	}
 	t.Run("a replica comes back", func(t *testing.T) {
 		var replicaUp, primaryDown atomic.Bool
 		fp := startFakeProxy(t, 1, func(o *Options) {
@@ -211,18 +228,7 @@ func TestLoginWaitsDuringFailover(t *testing.T) {
 			o.NoPrimary = primaryDown.Load
 			o.AwaitFailover = 10 * time.Second
 		})
-		const read = "SELECT * FROM t"
-		fp.replicas[0].setScript(answer(read, rowsOf("a", "replica")))
-		fp.primary.close()
-		primaryDown.Store(true)
-		go func() {
-			time.Sleep(200 * time.Millisecond)
-			replicaUp.Store(true)
-		}()
-		db := fp.db(t, "")
-		if got := queryString(t, db, read); got != "replica" {
-			t.Errorf("a read from a login during the failover answered %q, want the replica's", got)
-		}
+		loginDuring(t, fp, &primaryDown, func() { replicaUp.Store(true) }, "replica")
 	})
 	t.Run("the new primary takes over", func(t *testing.T) {
 		var primaryDown atomic.Bool
@@ -231,19 +237,10 @@ func TestLoginWaitsDuringFailover(t *testing.T) {
 			o.NoPrimary = primaryDown.Load
 			o.AwaitFailover = 10 * time.Second
 		})
-		const read = "SELECT * FROM t"
-		fp.replicas[0].setScript(answer(read, rowsOf("a", "new primary")))
-		fp.primary.close()
-		primaryDown.Store(true)
-		go func() {
-			time.Sleep(200 * time.Millisecond)
+		loginDuring(t, fp, &primaryDown, func() {
 			primary.Store("replica1") // promoted
 			primaryDown.Store(false)
-		}()
-		db := fp.db(t, "")
-		if got := queryString(t, db, read); got != "new primary" {
-			t.Errorf("a read from a login during the failover answered %q, want the new primary's", got)
-		}
+		}, "new primary")
 	})
 }
 

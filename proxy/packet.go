@@ -157,8 +157,8 @@ func (c *pconn) discardPacket(n int) {
 		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
 			return
 		}
-		n = int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16)
-		c.seq = hdr[3] + 1
+		f := frameAt(hdr[:])
+		n, c.seq = f.n, f.seq+1
 	}
 }
 
@@ -236,13 +236,18 @@ type frame struct {
 	seq uint8 // sequence id
 }
 
+// frameAt decodes the frame header at the start of h (4 bytes at least).
+func frameAt(h []byte) frame {
+	return frame{n: int(h[0]) | int(h[1])<<8 | int(h[2])<<16, seq: h[3]}
+}
+
 // readFrameHeader reads the next frame header without consuming the payload.
 func (c *pconn) readFrameHeader() (frame, error) {
 	hdr, err := c.br.Peek(4)
 	if err != nil {
 		return frame{}, err
 	}
-	f := frame{n: int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16), seq: hdr[3]}
+	f := frameAt(hdr)
 	_, _ = c.br.Discard(4)
 	return f, nil
 }

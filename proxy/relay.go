@@ -256,15 +256,15 @@ func (s *session) copyRun(bc *backendConn, limit int, rows bool) (int, error) {
 	end, k := 0, 0
 	var seq uint8
 	for (limit == 0 || k < limit) && len(buf)-end >= 4 {
-		n := int(buf[end]) | int(buf[end+1])<<8 | int(buf[end+2])<<16
-		if n == 0 || n >= maxFrame || len(buf)-end-4 < n {
+		f := frameAt(buf[end:])
+		if f.n == 0 || f.n >= maxFrame || len(buf)-end-4 < f.n {
 			break
 		}
-		if first := buf[end+4]; rows && (first == 0xff || first == 0xfe && isTerminator(bc.caps, n)) {
+		if first := buf[end+4]; rows && (first == 0xff || first == 0xfe && isTerminator(bc.caps, f.n)) {
 			break
 		}
-		seq = buf[end+3]
-		end += 4 + n
+		seq = f.seq
+		end += 4 + f.n
 		k++
 	}
 	if k == 0 {

@@ -57,6 +57,16 @@ func send(t *testing.T, c *pconn, payload string) {
 	}
 }
 
+// serverGotPing checks that peer received the command "ping" (see send).
+func serverGotPing(t *testing.T, peer net.Conn) {
+	t.Helper()
+	b := make([]byte, 8)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(peer, b); err != nil || string(b[4:]) != "ping" {
+		t.Fatalf("the server got %q (%v), want the command", b, err)
+	}
+}
+
 // echo answers each packet from peer with the same payload, after delay
 // (alternating with no delay at all, so that answers race the wait).
 func echo(peer net.Conn, delay time.Duration) {
@@ -175,11 +185,7 @@ func TestSockPeerGone(t *testing.T) {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("read: %v, want the deadline", err)
 		}
-		b := make([]byte, 8)
-		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.ReadFull(peer, b); err != nil || string(b[4:]) != "ping" {
-			t.Fatalf("the server got %q (%v), want the command", b, err)
-		}
+		serverGotPing(t, peer)
 	})
 }
 
@@ -314,11 +320,7 @@ func TestSockBufferedBeforeCommand(t *testing.T) {
 	if len(c.sock.pending) != 0 {
 		t.Fatal("the command is held while the read buffer has bytes")
 	}
-	b := make([]byte, 8)
-	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(peer, b); err != nil || string(b[4:]) != "ping" {
-		t.Fatalf("the server got %q (%v), want the command", b, err)
-	}
+	serverGotPing(t, peer)
 }
 
 // TestSockAllocatesNothing checks that a round trip through a held
